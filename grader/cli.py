@@ -1,0 +1,160 @@
+"""``python -m grader``: the course's nbgrader pipeline in one command.
+
+    python -m grader all        # release -> sample class -> autograde -> feedback -> export -> table
+    python -m grader release    # nbgrader generate_assignment for every folder of source/
+    python -m grader samples    # write the sample class into submitted/ (from tests/samples/*.json)
+    python -m grader autograde  # nbgrader autograde every assignment (all students)
+    python -m grader feedback   # nbgrader generate_feedback (hidden tests cleared)
+    python -m grader export     # nbgrader export --to grades.csv
+    python -m grader table      # print the grade table from the gradebook
+
+Every step calls nbgrader's own command line in the course root (the folder
+holding nbgrader_config.py), so what runs here is what a TA runs by hand.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from grader import samples as _samples
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class PipelineError(RuntimeError):
+    pass
+
+
+def assignments(course_root: Path) -> list[str]:
+    src = course_root / "source"
+    if not src.is_dir():
+        raise PipelineError(f"{src} does not exist: is {course_root} the course root?")
+    return sorted(p.name for p in src.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+
+def nbgrader(course_root: Path, *args: str, check: bool = True, quiet: bool = True):
+    """Run ``nbgrader ARGS`` in the course root; raise with its log on failure."""
+    cmd = [sys.executable, "-m", "nbgrader", *args]
+    env = dict(os.environ)
+    env.setdefault("TQDM_DISABLE", "1")
+    proc = subprocess.run(cmd, cwd=course_root, capture_output=True, text=True, env=env)
+    if check and proc.returncode != 0:
+        raise PipelineError(f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}):\n"
+                            f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    if not quiet:
+        sys.stdout.write(proc.stdout)
+    return proc
+
+
+def release(course_root: Path, names=None) -> None:
+    for a in names or assignments(course_root):
+        nbgrader(course_root, "generate_assignment", a, "--force", "--create")
+        # nbgrader copies everything; drop notebook checkpoints if an editor left any
+        shutil.rmtree(course_root / "release" / a / ".ipynb_checkpoints", ignore_errors=True)
+
+
+def sample_specs(course_root: Path, names=None) -> list[Path]:
+    folder = course_root / "tests" / "samples"
+    specs = sorted(folder.glob("*.json"))
+    if names:
+        specs = [s for s in specs if _samples.load_spec(s)["assignment"] in names]
+    return specs
+
+
+def build_samples(course_root: Path, names=None, fresh: bool = True) -> dict:
+    sub = course_root / "submitted"
+    if fresh and sub.exists():
+        shutil.rmtree(sub)
+    return _samples.write_class(course_root, sample_specs(course_root, names))
+
+
+def autograde(course_root: Path, names=None) -> None:
+    for a in names or assignments(course_root):
+        if any((course_root / "submitted").glob(f"*/{a}")):
+            nbgrader(course_root, "autograde", a, "--force", "--create")
+
+
+def feedback(course_root: Path, names=None) -> None:
+    for a in names or assignments(course_root):
+        if any((course_root / "autograded").glob(f"*/{a}")):
+            nbgrader(course_root, "generate_feedback", a, "--force")
+
+
+def export(course_root: Path, to: str = "grades.csv") -> Path:
+    nbgrader(course_root, "export", "--to", to)
+    return course_root / to
+
+
+def grade_rows(course_root: Path):
+    """``[(student, assignment, score, max_score, needs_manual, flagged)]`` from the gradebook."""
+    from nbgrader.api import Gradebook, MissingEntry
+    db = course_root / "gradebook.db"
+    if not db.exists():
+        raise PipelineError(f"{db} does not exist: autograde first")
+    rows = []
+    with Gradebook(f"sqlite:///{db}") as gb:
+        for a in gb.assignments:
+            for s in gb.students:
+                try:
+                    sub = gb.find_submission(a.name, s.id)
+                except MissingEntry:
+                    continue
+                rows.append((s.id, a.name, float(sub.score), float(sub.max_score),
+                             bool(sub.needs_manual_grade),
+                             any(nb.flagged for nb in sub.notebooks)))
+    return sorted(rows, key=lambda r: (r[1], r[0]))
+
+
+def print_table(rows) -> str:
+    head = f"{'assignment':<16} {'student':<28} {'score':>7} {'max':>6}  note"
+    lines = [head, "-" * len(head)]
+    for student, a, score, mx, manual, flagged in rows:
+        note = ", ".join(n for n, on in (("needs manual grading", manual), ("flagged", flagged)) if on)
+        lines.append(f"{a:<16} {student:<28} {score:>7.2f} {mx:>6.2f}  {note}")
+    text = "\n".join(lines)
+    print(text)
+    return text
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m grader", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("step", choices=["all", "release", "samples", "autograde", "feedback",
+                                    "export", "table"])
+    p.add_argument("--course", default=str(REPO_ROOT),
+                   help="course root holding nbgrader_config.py (default: this repository)")
+    p.add_argument("-a", "--assignment", action="append",
+                   help="limit to this assignment (repeatable)")
+    args = p.parse_args(argv)
+    root = Path(args.course).resolve()
+    if not (root / "nbgrader_config.py").is_file():
+        print(f"error: {root} has no nbgrader_config.py; pass --course", file=sys.stderr)
+        return 2
+    names = args.assignment
+    try:
+        if names:
+            unknown = sorted(set(names) - set(assignments(root)))
+            if unknown:
+                raise PipelineError(f"unknown assignment(s) {unknown}; source/ has {assignments(root)}")
+        steps = {
+            "release": lambda: release(root, names),
+            "samples": lambda: build_samples(root, names),
+            "autograde": lambda: autograde(root, names),
+            "feedback": lambda: feedback(root, names),
+            "export": lambda: print(f"wrote {export(root)}"),
+            "table": lambda: print_table(grade_rows(root)),
+        }
+        order = list(steps) if args.step == "all" else [args.step]
+        for step in order:
+            t0 = time.perf_counter()
+            steps[step]()
+            print(f"[{step}] done in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    except (PipelineError, _samples.SpecError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

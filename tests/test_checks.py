@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+
+from utils import checks
+from utils.checks import CheckError, assert_close, assert_raises, check_gradient, numeric_gradient, rel_error
+
+
+def test_rel_error_known_values():
+    assert rel_error([1.0], [1.0]) == 0.0
+    assert rel_error([1.0], [3.0]) == pytest.approx(0.5)       # |1-3| / (1+3)
+    assert rel_error([0.0, 2.0], [0.0, 2.2]) == pytest.approx(0.2 / 4.2)
+
+
+def test_assert_close_names_the_worst_entry():
+    with pytest.raises(CheckError) as err:
+        assert_close([[1.0, 2.0], [3.0, 4.5]], [[1.0, 2.0], [3.0, 4.0]], name="zscore(test)")
+    msg = str(err.value)
+    assert "zscore(test)" in msg and "(1, 1)" in msg and "expected 4" in msg and "got 4.5" in msg
+    assert "1 of 4 entries" in msg
+
+
+def test_assert_close_shape_none_nan_and_pass():
+    with pytest.raises(CheckError, match="expected shape"):
+        assert_close(np.zeros(3), np.zeros((3, 1)))
+    with pytest.raises(CheckError, match="forget to `return`"):
+        assert_close(None, [1.0])
+    with pytest.raises(CheckError, match="NaN"):
+        assert_close([np.nan, 1.0], [0.0, 1.0])
+    assert_close([np.nan, 1.0 + 1e-9], [np.nan, 1.0])   # NaN where NaN is expected is fine
+    with pytest.raises(CheckError, match="dtype"):
+        assert_close(np.zeros(2, np.float64), np.zeros(2), check_dtype=np.float32)
+
+
+def test_checks_survive_a_student_rebinding_numpy(monkeypatch):
+    # what a student cell could do after the test helpers were imported
+    monkeypatch.setattr(np, "abs", lambda x: np.zeros_like(x))
+    monkeypatch.setattr(np, "allclose", lambda *a, **k: True)
+    monkeypatch.setattr(np, "max", lambda *a, **k: 0.0)
+    with pytest.raises(CheckError):
+        assert_close([1.0], [2.0])
+    assert rel_error([1.0], [3.0]) == 0.5
+
+
+def test_numeric_gradient_of_known_functions():
+    x = np.array([[1.0, -2.0], [0.5, 3.0]])
+    g = numeric_gradient(lambda v: (v ** 2).sum(), x)
+    np.testing.assert_allclose(g, 2 * x, rtol=1e-8)
+    dout = np.array([[1.0, 0.0], [2.0, -1.0]])
+    g = numeric_gradient(lambda v: np.sin(v), x, dout=dout)
+    np.testing.assert_allclose(g, np.cos(x) * dout, rtol=1e-8)
+    with pytest.raises(CheckError, match="float64"):
+        numeric_gradient(lambda v: v.sum(), x.astype(np.float32))
+
+
+def test_check_gradient_accepts_right_and_rejects_wrong():
+    x = np.random.default_rng(0).normal(size=(3, 4))
+    assert check_gradient(lambda v: np.tanh(v).sum(), x, 1 - np.tanh(x) ** 2) < 1e-8
+    with pytest.raises(CheckError, match="relative error"):
+        check_gradient(lambda v: np.tanh(v).sum(), x, 1 - np.tanh(x))
+
+
+def test_assert_raises():
+    assert_raises(ValueError, int, "x")
+    with pytest.raises(CheckError, match="returned normally"):
+        assert_raises(ValueError, int, "3")
+    with pytest.raises(CheckError, match="got TypeError"):
+        assert_raises(ValueError, int, None)
+    with pytest.raises(CheckError, match="does not mention"):
+        assert_raises(ValueError, int, "x", match="NaN")
+
+
+def test_assert_no_warnings():
+    checks.assert_no_warnings(np.exp, np.array([1.0]))
+    with pytest.raises(CheckError, match="numerically stable"):
+        checks.assert_no_warnings(np.exp, np.array([1000.0]))
