@@ -16,8 +16,11 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(COURSE_ROOT, "gradebook.d
 # Per-cell timeout while autograding, in seconds. nbgrader 0.9 reads Execute.timeout
 # (ExecutePreprocessor.timeout is ignored). A cell that runs longer is interrupted and
 # graded as failed; the rest of the notebook still runs.
-c.Execute.timeout = 60
+c.Execute.timeout = int(os.environ.get("MLP_GRADER_CELL_TIMEOUT", "60"))
 c.Execute.interrupt_on_timeout = True
+# After a cell finishes, its output may still be in flight (a cell that prints 100 MB):
+# nbclient's default 4 s wait for it fails the whole submission.
+c.Execute.iopub_timeout = 60
 
 # Feedback goes to students: it must not show the hidden tests (nbgrader's default does).
 c.GenerateFeedback.preprocessors = [
@@ -30,3 +33,25 @@ c.GenerateFeedback.preprocessors = [
 # Release notebooks keep their cell outputs cleared and their kernelspec as in source/.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Autograde with an Execute that survives a kernel death in one cell (grader/execute.py).
+c.Autograde.autograde_preprocessors = [
+    "grader.execute.ResilientExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "grader.preprocessors.LimitOutputChars",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+# Student code runs in the resource-limited grading kernel (grader/kernel.py: memory,
+# file size and CPU limits), whatever kernelspec the submission names.
+import importlib.util  # noqa: E402
+
+# grader/share/kernels/mlp-grader, found through the installed package (requirements.txt: -e .)
+_specs = os.path.join(os.path.dirname(importlib.util.find_spec("grader.kernel").origin), "share")
+if _specs not in os.environ.get("JUPYTER_PATH", "").split(os.pathsep):
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (_specs, os.environ.get("JUPYTER_PATH", "")) if p)
+c.Execute.kernel_name = "mlp-grader"

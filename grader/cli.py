@@ -14,6 +14,7 @@ holding nbgrader_config.py), so what runs here is what a TA runs by hand.
 from __future__ import annotations
 
 import argparse
+import re
 import os
 import shutil
 import subprocess
@@ -28,6 +29,17 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 class PipelineError(RuntimeError):
     pass
+
+
+def load_config(course_root: Path):
+    """Load nbgrader_config.py the way nbgrader does, but fail loudly: nbgrader logs a broken
+    config file and goes on with its defaults (no timeout, hidden tests in feedback)."""
+    from traitlets.config.loader import PyFileConfigLoader
+    try:
+        return PyFileConfigLoader("nbgrader_config.py", str(course_root)).load_config()
+    except Exception as exc:
+        raise PipelineError(f"{course_root / 'nbgrader_config.py'} does not load: "
+                            f"{type(exc).__name__}: {exc}") from None
 
 
 def assignments(course_root: Path) -> list[str]:
@@ -73,10 +85,36 @@ def build_samples(course_root: Path, names=None, fresh: bool = True) -> dict:
     return _samples.write_class(course_root, sample_specs(course_root, names))
 
 
-def autograde(course_root: Path, names=None) -> None:
+def autograde(course_root: Path, names=None) -> dict:
+    """Autograde every submission; one broken submission never stops the class.
+
+    Returns ``{(student, assignment): reason}`` for submissions nbgrader could not grade
+    (malformed notebook, missing file, ...); they are reported, the rest is graded.
+    """
+    import re
+    failed = {}
     for a in names or assignments(course_root):
-        if any((course_root / "submitted").glob(f"*/{a}")):
-            nbgrader(course_root, "autograde", a, "--force", "--create")
+        if not any((course_root / "submitted").glob(f"*/{a}")):
+            continue
+        proc = nbgrader(course_root, "autograde", a, "--force", "--create", check=False)
+        log = proc.stdout + proc.stderr
+        for student in re.findall(rf"error processing assignment '{re.escape(a)}' for student '([^']+)'", log):
+            reason = _failure_reason(log, course_root / "submitted" / student / a)
+            failed[(student, a)] = reason
+            print(f"warning: {a}/{student} could not be graded: {reason}", file=sys.stderr)
+        if proc.returncode != 0 and not failed:
+            raise PipelineError(f"`nbgrader autograde {a}` failed (exit {proc.returncode}):\n{log[-4000:]}")
+    return failed
+
+
+def _failure_reason(log: str, folder: Path) -> str:
+    marker = f"There was an error processing assignment: {folder}"
+    i = log.find(marker)
+    if i < 0:
+        return "see nbgrader's log"
+    tail = [ln.strip() for ln in log[i:].splitlines()[1:40]]
+    errs = [ln for ln in tail if re.match(r"^[\w.]+(Error|Exception|Missing\w*)\b:?", ln)]
+    return errs[-1][:300] if errs else "see nbgrader's log"
 
 
 def feedback(course_root: Path, names=None) -> None:
@@ -137,6 +175,7 @@ def main(argv=None) -> int:
         return 2
     names = args.assignment
     try:
+        load_config(root)
         if names:
             unknown = sorted(set(names) - set(assignments(root)))
             if unknown:

@@ -22,3 +22,31 @@ class ClearHiddenTracebacks(NbGraderPreprocessor):
                 elif out.get("output_type") == "stream":
                     pass
         return cell, resources
+
+
+class LimitOutputChars(NbGraderPreprocessor):
+    """Cap each cell's text output at ``max_chars`` characters (nbgrader's LimitOutput
+    counts lines, so one 100 MB line would pass through into the feedback)."""
+
+    from traitlets import Integer as _Integer
+    max_chars = _Integer(20000, help="characters kept per cell output").tag(config=True)
+
+    def _cut(self, text: str) -> str:
+        if len(text) <= self.max_chars:
+            return text
+        return (text[: self.max_chars] + f"\n... [output truncated: {len(text):,} characters, "
+                f"showing the first {self.max_chars:,}]\n")
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        if cell.cell_type != "code":
+            return cell, resources
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                out["text"] = self._cut("".join(out.get("text", "")))
+            elif out.get("output_type") in ("execute_result", "display_data"):
+                data = out.get("data", {})
+                if "text/plain" in data:
+                    data["text/plain"] = self._cut("".join(data["text/plain"]))
+            elif out.get("output_type") == "error":
+                out["evalue"] = self._cut(str(out.get("evalue", "")))
+        return cell, resources

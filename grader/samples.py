@@ -124,4 +124,6 @@ def write_class(course_root, spec_paths, submitted_dir=None) -> dict:
                 for extra_name, text in student.get("extra_files", {}).items():
                     (out / extra_name).write_text(text)
                 expected[(student_id, assignment)] = student.get("expected_score")
+                if student.get("expected_failure"):
+                    expected[(student_id, assignment)] = ("failure", student["expected_failure"])
     return expected

@@ -18,6 +18,8 @@ def isolated_env(tmp_path, monkeypatch):
         d.mkdir(parents=True, exist_ok=True)
         monkeypatch.setenv(var, str(d))
     monkeypatch.setenv("TQDM_DISABLE", "1")
+    # a short per-cell timeout keeps the infinite-loop sample fast (the course default is 60 s)
+    monkeypatch.setenv("MLP_GRADER_CELL_TIMEOUT", "10")
     return tmp_path
 
 

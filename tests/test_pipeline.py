@@ -20,6 +20,9 @@ ASSIGNMENTS = sorted(p.name for p in (REPO / "source").iterdir() if p.is_dir())
 
 
 def _spec(assignment):
+    main = REPO / "tests" / "samples" / f"{assignment}.json"
+    if main.exists():
+        return samples.load_spec(main)
     for s in SPECS:
         spec = samples.load_spec(s)
         if spec["assignment"] == assignment:
@@ -57,9 +60,12 @@ def test_round_trip(assignment, tmp_path, isolated_env):
             f"release/{assignment}/{name} is stale: run `python -m grader release -a {assignment}`")
 
     expected = cli.build_samples(course, [assignment])
-    cli.autograde(course, [assignment])
+    failures = cli.autograde(course, [assignment])
     rows = {(r[0], r[1]): r for r in cli.grade_rows(course)}
     for (student, a), want in expected.items():
+        if isinstance(want, tuple):      # a submission nbgrader cannot grade: reported, not fatal
+            assert want[1] in failures.get((student, a), ""), (student, failures)
+            continue
         if want is None:
             continue
         got = rows[(student, a)][2]
@@ -76,12 +82,13 @@ def test_round_trip(assignment, tmp_path, isolated_env):
         leaked = [h for h in hidden if h in text]
         assert not leaked, f"{html} shows hidden test code: {leaked[:2]}"
         assert "BEGIN HIDDEN TESTS" not in text
+        assert html.stat().st_size < 2_000_000, f"{html}: feedback is {html.stat().st_size:,} bytes (output not truncated)"
 
     out = cli.export(course)
     with open(out) as fh:
         table = {(r["student_id"], r["assignment"]): float(r["score"]) for r in csv.DictReader(fh)}
     for key, want in expected.items():
-        if want is not None:
+        if want is not None and not isinstance(want, tuple):
             assert table[key] == pytest.approx(want)
 
 
