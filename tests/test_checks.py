@@ -73,3 +73,12 @@ def test_assert_no_warnings():
     checks.assert_no_warnings(np.exp, np.array([1.0]))
     with pytest.raises(CheckError, match="numerically stable"):
         checks.assert_no_warnings(np.exp, np.array([1000.0]))
+
+
+def test_assert_close_scalars_and_underflow():
+    assert_close(1.2731, 1.2731, name="loss")
+    assert_close(np.float64(2.0), 2.0)
+    with pytest.raises(CheckError, match="expected 1.273"):
+        assert_close(1.269, 1.273, name="loss", rtol=1e-4)
+    # a stable softmax underflows exp(-2000) to 0: that is not a numerical problem
+    checks.assert_no_warnings(lambda: np.exp(np.array([-2000.0, 0.0])))

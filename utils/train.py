@@ -135,7 +135,7 @@ def train_classifier(model, x_train, y_train, x_test=None, y_test=None, epochs: 
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss)
+            total += loss.item()
             batches += 1
         mean_loss = total / max(batches, 1)
         hist["loss"].append(mean_loss)
