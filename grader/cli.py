@@ -54,6 +54,9 @@ def nbgrader(course_root: Path, *args: str, check: bool = True, quiet: bool = Tr
     cmd = [sys.executable, "-m", "nbgrader", *args]
     env = dict(os.environ)
     env.setdefault("TQDM_DISABLE", "1")
+    # nbgrader runs `alembic` (the gradebook's migrations) from PATH: put this venv's bin first,
+    # so `.venv/bin/python -m grader` works without activating the venv
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
     proc = subprocess.run(cmd, cwd=course_root, capture_output=True, text=True, env=env)
     if check and proc.returncode != 0:
         raise PipelineError(f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}):\n"
