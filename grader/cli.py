@@ -105,6 +105,15 @@ def autograde(course_root: Path, names=None) -> dict:
             reason = _failure_reason(log, course_root / "submitted" / student / a)
             failed[(student, a)] = reason
             print(f"warning: {a}/{student} could not be graded: {reason}", file=sys.stderr)
+        expected_nbs = {p.name for p in (course_root / "source" / a).glob("*.ipynb")}
+        for folder in sorted((course_root / "submitted").glob(f"*/{a}")):
+            student = folder.parent.name
+            missing = sorted(expected_nbs - {p.name for p in folder.glob("*.ipynb")})
+            if missing and (student, a) not in failed:
+                found = sorted(p.name for p in folder.iterdir()) or ["nothing"]
+                failed[(student, a)] = f"missing notebook {', '.join(missing)} (found: {', '.join(found)})"
+                print(f"warning: {a}/{student} could not be fully graded: {failed[(student, a)]}",
+                      file=sys.stderr)
         if proc.returncode != 0 and not failed:
             raise PipelineError(f"`nbgrader autograde {a}` failed (exit {proc.returncode}):\n{log[-4000:]}")
     return failed
