@@ -47,6 +47,8 @@ def init_linear_(layer, scheme: str, activation: str = "relu", bias: float = 0.0
     if scheme not in INITS:
         raise ValueError(f"unknown init {scheme!r}; choose one of {INITS}")
     if scheme == "default":
+        if bias != 0.0:  # keep torch's default weights but honour an explicit bias
+            nn.init.constant_(layer.bias, bias)
         return
     w = layer.weight
     gain_name = {"leaky_relu": "leaky_relu", "tanh": "tanh", "sigmoid": "sigmoid",
