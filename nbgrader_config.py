@@ -21,6 +21,8 @@ c.Execute.interrupt_on_timeout = True
 # After a cell finishes, its output may still be in flight (a cell that prints 100 MB):
 # nbclient's default 4 s wait for it fails the whole submission.
 c.Execute.iopub_timeout = 60
+# The grading kernel preloads numpy and torch (grader/kernel.py) before it reports ready.
+c.Execute.startup_timeout = 120
 
 # Feedback goes to students: it must not show the hidden tests (nbgrader's default does).
 c.GenerateFeedback.preprocessors = [

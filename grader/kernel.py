@@ -31,8 +31,22 @@ def apply_limits() -> dict:
     return limits
 
 
+def preload() -> None:
+    """Import numpy and torch before the kernel answers: an ``import torch`` in a test cell
+    that hits the per-cell timeout on a loaded machine leaves torch half-initialised, and
+    every later test fails. Kernel start-up has its own timeout (Execute.startup_timeout)."""
+    if os.environ.get("MLP_GRADER_PRELOAD", "1") == "0":
+        return
+    try:
+        import numpy  # noqa: F401
+        import torch  # noqa: F401
+    except Exception:  # a missing package shows up in the cell that needs it
+        pass
+
+
 def main() -> None:
     apply_limits()
+    preload()
     from ipykernel import kernelapp
     kernelapp.launch_new_instance()
 

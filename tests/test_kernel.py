@@ -20,13 +20,14 @@ def test_grading_kernel_has_memory_and_file_limits(isolated_env, monkeypatch):
     try:
         _out.clear()
         kc.execute_interactive(
-            "import resource, numpy as np\n"
+            "import sys, resource, numpy as np\n"
+            "print('torch' in sys.modules)\n"
             "print(resource.getrlimit(resource.RLIMIT_AS)[0] // 2**30)\n"
             "try:\n    _b = np.ones(int(50e9 / 8))\n    print('allocated')\nexcept MemoryError:\n    print('MemoryError')\n"
             "try:\n    _c = bytearray(5 * 2**30)\n    print('allocated')\nexcept MemoryError:\n    print('MemoryError')\n",
             timeout=60, output_hook=_collect)
         text = "".join(_out).split()
-        assert text == ["3", "MemoryError", "MemoryError"], text
+        assert text == ["True", "3", "MemoryError", "MemoryError"], text
         assert km.is_alive()
     finally:
         kc.stop_channels()
