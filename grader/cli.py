@@ -14,8 +14,8 @@ holding nbgrader_config.py), so what runs here is what a TA runs by hand.
 from __future__ import annotations
 
 import argparse
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -94,7 +94,6 @@ def autograde(course_root: Path, names=None) -> dict:
     Returns ``{(student, assignment): reason}`` for submissions nbgrader could not grade
     (malformed notebook, missing file, ...); they are reported, the rest is graded.
     """
-    import re
     failed = {}
     for a in names or assignments(course_root):
         if not any((course_root / "submitted").glob(f"*/{a}")):

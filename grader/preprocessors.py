@@ -1,5 +1,6 @@
 """nbgrader preprocessors of this course."""
 from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Integer
 
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 
@@ -19,8 +20,6 @@ class ClearHiddenTracebacks(NbGraderPreprocessor):
                 if out.get("output_type") == "error":
                     out["traceback"] = [f"{out.get('ename', 'Error')}: {out.get('evalue', '')}",
                                         "(hidden test: traceback removed)"]
-                elif out.get("output_type") == "stream":
-                    pass
         return cell, resources
 
 
@@ -28,8 +27,7 @@ class LimitOutputChars(NbGraderPreprocessor):
     """Cap each cell's text output at ``max_chars`` characters (nbgrader's LimitOutput
     counts lines, so one 100 MB line would pass through into the feedback)."""
 
-    from traitlets import Integer as _Integer
-    max_chars = _Integer(20000, help="characters kept per cell output").tag(config=True)
+    max_chars = Integer(20000, help="characters kept per cell output").tag(config=True)
 
     def _cut(self, text: str) -> str:
         if len(text) <= self.max_chars:
