@@ -6,6 +6,7 @@ nbgrader 0.9 gives a submission no score at all when one cell kills its kernel
 kernel gets an error output saying so, a fresh kernel is started, the code cells
 above it are replayed silently to rebuild the student's state, and grading goes
 on with the next cell -- so the parts that work still earn their points.
+A cell that hits the per-cell timeout gets a ``CellTimeoutError`` output saying so.
 """
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from nbgrader.preprocessors import Execute
 
 KERNEL_DIED = ("The kernel died while running this cell (os._exit, a crash, or the memory limit). "
                "It was restarted and the cells above were re-run; grading went on with the next cell.")
+
+
+CELL_TIMED_OUT = "This cell ran longer than {timeout} s (the per-cell limit, Execute.timeout) and was interrupted."
 
 
 class ResilientExecute(Execute):
@@ -33,6 +37,14 @@ class ResilientExecute(Execute):
             self._killer_cells.add(index)
             run_sync(self._restart_and_replay)(index)
             return cell, self.resources
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        # say so in the cell itself: the kernel's own KeyboardInterrupt does not tell a student why
+        if cell is not None and self.interrupt_on_timeout:
+            text = CELL_TIMED_OUT.format(timeout=timeout)
+            cell.outputs.append(NotebookNode(output_type="error", ename="CellTimeoutError", evalue=text,
+                                             traceback=[f"CellTimeoutError: {text}"]))
+        return await super()._async_handle_timeout(timeout, cell)
 
     async def _restart_and_replay(self, upto: int) -> None:
         await self.km.restart_kernel(now=True)

@@ -17,11 +17,16 @@ removed; then the student's patches (``[old, new]`` replacements, each of which
 must match) are applied. ``"blank": true`` submits the release untouched;
 ``"cells": {grade_id: source}`` replaces a cell's text wholesale, and
 ``"raw": "..."`` writes the notebook file verbatim (malformed submissions).
+Tampering and housekeeping: ``"delete": [grade_id, ...]`` removes cells,
+``"metadata": {grade_id: {key: value}}`` overwrites nbgrader metadata (points),
+``"filename": "..."`` saves the notebook under another name, ``"nbformat": 3``
+saves it in the old format, ``"extra_files": {path: text}`` adds files.
 """
 from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -86,6 +91,16 @@ def build_submission(source_nb, release_nb, student: dict, student_id: str = "?"
     if patches:
         raise SpecError(f"student {student_id}: patches for non-answer cells {sorted(patches)}; "
                         "use 'cells' to replace a locked cell")
+    for gid, meta in student.get("metadata", {}).items():
+        cells = [c for c in nb.cells if _grade_id(c) == gid]
+        if not cells:
+            raise SpecError(f"student {student_id}: no cell with grade_id {gid!r} for 'metadata'")
+        cells[0].metadata["nbgrader"].update(meta)
+    delete = set(student.get("delete", []))
+    unknown = delete - {_grade_id(c) for c in nb.cells}
+    if unknown:
+        raise SpecError(f"student {student_id}: cannot delete unknown cells {sorted(unknown)}")
+    nb.cells = [c for c in nb.cells if _grade_id(c) not in delete]
     return nb
 
 
@@ -106,7 +121,7 @@ def write_class(course_root, spec_paths, submitted_dir=None) -> dict:
     submitted_dir = Path(submitted_dir or course_root / "submitted")
     expected = {}
     for spec_path in spec_paths:
-        spec = load_spec(spec_path)
+        spec = spec_path if isinstance(spec_path, dict) else load_spec(spec_path)
         assignment = spec["assignment"]
         for nb_name in notebook_names(course_root, assignment):
             src = nbformat.read(course_root / "source" / assignment / nb_name, as_version=4)
@@ -120,10 +135,60 @@ def write_class(course_root, spec_paths, submitted_dir=None) -> dict:
                 if "raw" in student:
                     (out / nb_name).write_text(student["raw"])
                 elif not student.get("missing"):
-                    nbformat.write(build_submission(src, rel, student, student_id), out / nb_name)
+                    nb = build_submission(src, rel, student, student_id)
+                    version = int(student.get("nbformat", 4))
+                    if version != 4:
+                        nb = nbformat.convert(nb, version)
+                    nbformat.write(nb, out / student.get("filename", nb_name), version=version)
                 for extra_name, text in student.get("extra_files", {}).items():
+                    (out / extra_name).parent.mkdir(parents=True, exist_ok=True)
                     (out / extra_name).write_text(text)
                 expected[(student_id, assignment)] = student.get("expected_score")
                 if student.get("expected_failure"):
                     expected[(student_id, assignment)] = ("failure", student["expected_failure"])
     return expected
+
+
+def synthetic_spec(spec: dict, n: int) -> dict:
+    """``n`` students who cycle through the spec's well-formed variants (correct, blank, bugs).
+
+    Student ``i`` submits variant ``i % len(variants)`` (in the spec's order) and is
+    named after it: with variants ``[correct, blank, bug-a]``, ``s004-blank`` is the
+    fifth student and expects the blank score. Malformed, missing and hostile variants are left out: a synthetic
+    class is for tests and benchmarks that need many ordinary submissions.
+    """
+    variants = [(k, v) for k, v in spec["students"].items()
+                if not ({"raw", "missing", "expected_failure"} & set(v)) and v.get("expected_score") is not None]
+    if not variants:
+        raise SpecError(f"spec for {spec['assignment']!r} has no well-formed variant to copy")
+    width = max(3, len(str(n - 1)))
+    students = {}
+    for i in range(n):
+        name, variant = variants[i % len(variants)]
+        students[f"s{i:0{width}d}-{name}"] = variant
+    return {"assignment": spec["assignment"], "students": students}
+
+
+def synthetic_class(course_root, spec_paths, n: int, submitted_dir=None) -> dict:
+    """Write ``n`` synthetic students for every spec that allows it (``"synthetic": false``
+    opts a spec out, e.g. the hostile samples); returns ``{(student, assignment): score}``."""
+    specs = [load_spec(p) for p in spec_paths]
+    specs = [synthetic_spec(s, n) for s in specs if s.get("synthetic", True)]
+    return write_class(course_root, specs, submitted_dir)
+
+
+def copy_course(src_root, dest, assignments=None) -> Path:
+    """A throw-away course directory: config, source/, release/ and the sample specs of
+    ``src_root`` (for tests and benchmarks; no gradebook, no submissions)."""
+    src_root, dest = Path(src_root), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src_root / "nbgrader_config.py", dest / "nbgrader_config.py")
+    for folder in ("source", "release"):
+        for a in sorted((src_root / folder).iterdir()):
+            if a.is_dir() and (assignments is None or a.name in assignments):
+                shutil.copytree(a, dest / folder / a.name,
+                                ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    (dest / "tests" / "samples").mkdir(parents=True, exist_ok=True)
+    for spec in (src_root / "tests" / "samples").glob("*.json"):
+        shutil.copy2(spec, dest / "tests" / "samples" / spec.name)
+    return dest

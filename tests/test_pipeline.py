@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import cli, samples
+from grader import cli, samples, tamper
 from conftest import REPO, copy_course
 
 SPECS = sorted((REPO / "tests" / "samples").glob("*.json"))
@@ -59,7 +59,7 @@ def test_round_trip(assignment, tmp_path, isolated_env):
         assert _strip(committed[name]) == _strip(fresh[name]), (
             f"release/{assignment}/{name} is stale: run `python -m grader release -a {assignment}`")
 
-    expected = cli.build_samples(course, [assignment])
+    expected = cli.build_samples(course, [assignment], where=lambda spec: spec.get("round_trip", True))
     failures = cli.autograde(course, [assignment])
     rows = {(r[0], r[1]): r for r in cli.grade_rows(course)}
     for (student, a), want in expected.items():
@@ -70,6 +70,28 @@ def test_round_trip(assignment, tmp_path, isolated_env):
             continue
         got = rows[(student, a)][2]
         assert got == pytest.approx(want), f"{a}/{student}: autograded score {got}, expected {want}"
+
+    # tampering is flagged (a line in the notebook, `flagged` in the gradebook), nothing else is
+    for spec_path in SPECS:
+        spec = samples.load_spec(spec_path)
+        if spec["assignment"] != assignment or not spec.get("round_trip", True):
+            continue
+        for student, info in spec["students"].items():
+            nbs = sorted((course / "autograded" / student / assignment).glob("*.ipynb"))
+            if not nbs or "expected_failure" in info:
+                continue
+            got = [f for p in nbs for f in tamper.flags_in(nbformat.read(p, 4))]
+            want = info.get("expected_flags", [])
+            for w in want:
+                assert any(w in g for g in got), f"{assignment}/{student}: no flag saying {w!r}; flags: {got}"
+            assert bool(got) == bool(want), f"{assignment}/{student}: unexpected flags {got}"
+            assert rows[(student, assignment)][5] == bool(want), f"{assignment}/{student}: gradebook flag"
+            if "expected_output" in info:      # e.g. the sandbox's "ATTACK-RESULT: blocked"
+                text = "".join(o.get("text", "") for p in nbs for c in nbformat.read(p, 4).cells
+                               if c.cell_type == "code" for o in c.outputs)
+                assert info["expected_output"] in text and "succeeded" not in text, (
+                    f"{assignment}/{student}: expected {info['expected_output']!r} in the output, got "
+                    f"{[ln for ln in text.splitlines() if 'ATTACK' in ln]}")
 
     # feedback never shows hidden tests
     cli.feedback(course, [assignment])

@@ -132,3 +132,8 @@ def assert_normal_shape(values, name: str = "sample", z: float = 5.0) -> float:
         raise CheckError(f"{name}: excess kurtosis {k:.4f} over {a.size} values, a normal "
                          f"distribution has 0 (tolerance {tol:.3g}){shape}; draw from a Gaussian")
     return k
+
+
+from utils.checks import freeze_module  # noqa: E402
+
+freeze_module(__name__)  # a student cell cannot swap these checks (see utils.checks)
