@@ -1,12 +1,14 @@
 """``python -m grader``: the course's nbgrader pipeline in one command.
 
-    python -m grader all        # release -> sample class -> autograde -> feedback -> export -> table
+    python -m grader all        # release -> sample class -> class (parallel autograde, feedback, export) -> table
     python -m grader release    # nbgrader generate_assignment for every folder of source/
     python -m grader samples    # write the sample class into submitted/ (from tests/samples/*.json)
     python -m grader autograde  # nbgrader autograde every assignment (all students)
     python -m grader feedback   # nbgrader generate_feedback (hidden tests cleared)
     python -m grader export     # nbgrader export --to grades.csv
     python -m grader table      # print the grade table from the gradebook
+    python -m grader class      # autograde the whole class on every core, then feedback + export
+    python -m grader synth -n 40  # a synthetic class of 40 students (tests, benchmarks)
 
 Every step calls nbgrader's own command line in the course root (the folder
 holding nbgrader_config.py), so what runs here is what a TA runs by hand.
@@ -81,11 +83,13 @@ def sample_specs(course_root: Path, names=None) -> list[Path]:
     return specs
 
 
-def build_samples(course_root: Path, names=None, fresh: bool = True) -> dict:
+def build_samples(course_root: Path, names=None, fresh: bool = True, where=None) -> dict:
+    """Write the sample class; ``where(spec) -> bool`` selects specs (default: all)."""
     sub = course_root / "submitted"
     if fresh and sub.exists():
         shutil.rmtree(sub)
-    return _samples.write_class(course_root, sample_specs(course_root, names))
+    specs = [_samples.load_spec(p) for p in sample_specs(course_root, names)]
+    return _samples.write_class(course_root, [s for s in specs if where is None or where(s)])
 
 
 def autograde(course_root: Path, names=None) -> dict:
@@ -108,7 +112,7 @@ def autograde(course_root: Path, names=None) -> dict:
         for folder in sorted((course_root / "submitted").glob(f"*/{a}")):
             student = folder.parent.name
             missing = sorted(expected_nbs - {p.name for p in folder.glob("*.ipynb")})
-            if missing and (student, a) not in failed:
+            if missing:     # more useful than nbgrader's "No notebooks found"
                 found = sorted(p.name for p in folder.iterdir()) or ["nothing"]
                 failed[(student, a)] = f"missing notebook {', '.join(missing)} (found: {', '.join(found)})"
                 print(f"warning: {a}/{student} could not be fully graded: {failed[(student, a)]}",
@@ -170,21 +174,66 @@ def print_table(rows) -> str:
     return text
 
 
+def grade_class_step(root: Path, names, workers: int, resume: bool):
+    """Autograde every submission in parallel, print the summary, then feedback and export."""
+    from grader import classgrade
+    outcomes = classgrade.grade_class(root, names, workers=workers, resume=resume)
+    if not outcomes:
+        raise PipelineError(f"nothing to grade: {root / 'submitted'} holds no submissions"
+                            + (f" for {names}" if names else ""))
+    print(classgrade.summary(outcomes))
+    graded = sorted({o.assignment for o in outcomes if (root / "autograded" / o.student / o.assignment).is_dir()})
+    feedback(root, graded)
+    print(f"wrote {export(root)}")
+    return outcomes
+
+
+def synth(root: Path, n: int, names=None, fresh: bool = True) -> dict:
+    """A synthetic class: n students per assignment, cycling through each spec's variants."""
+    sub = root / "submitted"
+    if fresh and sub.exists():
+        shutil.rmtree(sub)
+    return _samples.synthetic_class(root, sample_specs(root, names), n)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m grader", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("step", choices=["all", "release", "samples", "autograde", "feedback",
-                                    "export", "table"])
+                                    "export", "table", "class", "synth"])
     p.add_argument("--course", default=str(REPO_ROOT),
                    help="course root holding nbgrader_config.py (default: this repository)")
     p.add_argument("-a", "--assignment", action="append",
                    help="limit to this assignment (repeatable)")
+    p.add_argument("-w", "--workers", type=int, default=os.cpu_count() or 1,
+                   help="class: worker processes (default: one per core)")
+    p.add_argument("--resume", action="store_true",
+                   help="class: skip submissions already graded and unchanged since (after a killed run)")
+    p.add_argument("-n", "--students", type=int, default=40, help="synth: number of students")
+    p.add_argument("--unsafe", action="store_true",
+                   help="grade without the bubblewrap sandbox: student code runs with your permissions")
     args = p.parse_args(argv)
+    if args.workers < 1:
+        print(f"error: --workers must be at least 1, got {args.workers}", file=sys.stderr)
+        return 2
+    if args.students < 1:
+        print(f"error: --students must be at least 1, got {args.students}", file=sys.stderr)
+        return 2
     root = Path(args.course).resolve()
     if not (root / "nbgrader_config.py").is_file():
         print(f"error: {root} has no nbgrader_config.py; pass --course", file=sys.stderr)
         return 2
     names = args.assignment
+    from grader import sandbox
+    if args.unsafe:
+        os.environ["MLP_GRADER_SANDBOX"] = "off"
+        print("warning: --unsafe: student code runs unconfined, with your permissions", file=sys.stderr)
+    try:
+        if args.step in ("all", "autograde", "class") and sandbox.mode() != "off":
+            sandbox.check_available()
+    except sandbox.SandboxError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     try:
         load_config(root)
         if names:
@@ -199,7 +248,11 @@ def main(argv=None) -> int:
             "export": lambda: print(f"wrote {export(root)}"),
             "table": lambda: print_table(grade_rows(root)),
         }
-        order = list(steps) if args.step == "all" else [args.step]
+        steps["class"] = lambda: grade_class_step(root, names, args.workers, args.resume)
+        steps["synth"] = lambda: print(f"wrote {len(synth(root, args.students, names))} submissions "
+                                       f"to {root / 'submitted'}")
+        # the main job grades the class in parallel (class = autograde + feedback + export)
+        order = ["release", "samples", "class", "table"] if args.step == "all" else [args.step]
         for step in order:
             t0 = time.perf_counter()
             steps[step]()

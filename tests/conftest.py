@@ -26,14 +26,38 @@ def isolated_env(tmp_path, monkeypatch):
 
 def copy_course(dest: Path, assignments=None) -> Path:
     """A throw-away course directory: config, source/, release/, the sample specs."""
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(REPO / "nbgrader_config.py", dest / "nbgrader_config.py")
-    for folder in ("source", "release"):
-        for a in sorted((REPO / folder).iterdir()):
-            if a.is_dir() and (assignments is None or a.name in assignments):
-                shutil.copytree(a, dest / folder / a.name,
-                                ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    (dest / "tests" / "samples").mkdir(parents=True)
-    for spec in (REPO / "tests" / "samples").glob("*.json"):
-        shutil.copy2(spec, dest / "tests" / "samples" / spec.name)
-    return dest
+    from grader.samples import copy_course as _copy
+    return _copy(REPO, dest, assignments)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the item: fixtures (the browser tests' screenshots) read
+    ``item.rep_call`` to know whether the test failed."""
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def run_in_grading_kernel(folder: Path, code: str, env: dict | None = None, timeout: int = 60) -> list[str]:
+    """Start the sandboxed ``mlp-grader`` kernel in ``folder`` (over unix sockets, as
+    nbgrader_config.py sets up), run ``code``, return its printed words."""
+    from jupyter_client.manager import KernelManager
+    from grader import cli
+    cli.load_config(REPO)          # puts grader/share on JUPYTER_PATH, as nbgrader does
+    sock = Path(folder).parent / f"sock-{Path(folder).name}"
+    sock.mkdir(exist_ok=True)
+    km = KernelManager(kernel_name="mlp-grader", transport="ipc", ip=str(sock / "k"))
+    km.start_kernel(cwd=str(folder), env=dict(os.environ, **(env or {})))
+    kc = km.client()
+    kc.start_channels()
+    out = []
+    try:
+        kc.wait_for_ready(timeout=120)
+        kc.execute_interactive(code, timeout=timeout, output_hook=lambda m: out.append(
+            m["content"].get("text", "")) if m["msg_type"] == "stream" else None)
+        assert km.is_alive()
+        return "".join(out).split()
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

@@ -1,0 +1,157 @@
+"""Benchmark: plain sequential ``nbgrader autograde`` against ``python -m grader class``.
+
+    python -m grader.bench                      # 40 submissions of normalization, 2 workers
+    python -m grader.bench -n 40 -a mlp_backprop --per-student
+
+In a throw-away copy of the course, a synthetic class of ``-n`` submissions (the
+sample spec's variants, known scores) is autograded three ways, side by side in
+one run, each from the same starting state:
+
+1. ``nbgrader autograde A --force --create``: one CLI process grades the class,
+   one submission after the other (nbgrader's own way);
+2. with ``--per-student``: one ``nbgrader autograde A --student S`` call per
+   student, as a TA's shell loop does (pays nbgrader's start-up every time);
+3. ``python -m grader class --workers W`` (sandboxed, as always);
+4. the same with the sandbox off (``MLP_GRADER_SANDBOX=off``), to price the sandbox.
+
+It prints submissions per minute, the ratios, and where the time of one
+submission goes (kernel start with and without the numpy/torch preload, nbgrader
+start-up). Every way must give the same scores, or the benchmark fails.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from grader import cli, samples
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _reset(course: Path) -> None:
+    for name in ("autograded", "feedback", ".grader_state"):
+        shutil.rmtree(course / name, ignore_errors=True)
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def kernel_start_seconds(preload: bool, repeats: int = 3) -> float:
+    """Median seconds from starting the grading kernel to its first reply."""
+    from jupyter_client.manager import start_new_kernel
+    env = dict(os.environ, MLP_GRADER_PRELOAD="1" if preload else "0")
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        km, kc = start_new_kernel(kernel_name="mlp-grader", env=env, startup_timeout=120)
+        kc.execute_interactive("1 + 1", timeout=60)
+        times.append(time.perf_counter() - t0)
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    return sorted(times)[len(times) // 2]
+
+
+def nbgrader_startup_seconds() -> float:
+    return _timed(lambda: subprocess.run([sys.executable, "-m", "nbgrader", "--version"],
+                                         check=True, capture_output=True))
+
+
+def run(n: int = 40, assignment: str = "normalization", workers: int = 2,
+        per_student: bool = False, keep: str | None = None, sandbox_compare: bool = True) -> dict:
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    tmp = Path(keep or tempfile.mkdtemp(prefix="grader-bench-"))
+    course = samples.copy_course(REPO, tmp / "course", [assignment])
+    cli.load_config(course)          # puts the grading kernel on JUPYTER_PATH
+    cli.release(course, [assignment])
+    spec = samples.load_spec(course / "tests" / "samples" / f"{assignment}.json")
+    expected = samples.write_class(course, [samples.synthetic_spec(spec, n)])
+    results = {}
+
+    _reset(course)
+    results["sequential"] = _timed(lambda: cli.autograde(course, [assignment]))
+    scores = {k: v for k, v in ((r[0], r[2]) for r in cli.grade_rows(course))}
+    if per_student:
+        _reset(course)
+        students = sorted(s for s, _ in expected)
+        results["per-student CLI"] = _timed(lambda: [
+            cli.nbgrader(course, "autograde", assignment, "--student", s, "--force", "--create")
+            for s in students])
+    _reset(course)
+    from grader import classgrade
+    outcomes = []
+    results[f"class, {workers} workers"] = _timed(
+        lambda: outcomes.extend(classgrade.grade_class(course, [assignment], workers=workers,
+                                                       show_progress=False)))
+    parallel_scores = {k: v for k, v in ((r[0], r[2]) for r in cli.grade_rows(course))}
+    if sandbox_compare:
+        _reset(course)
+        old = os.environ.get("MLP_GRADER_SANDBOX")
+        os.environ["MLP_GRADER_SANDBOX"] = "off"
+        try:
+            results[f"class, {workers} workers, NO sandbox"] = _timed(
+                lambda: classgrade.grade_class(course, [assignment], workers=workers, show_progress=False))
+        finally:
+            os.environ.pop("MLP_GRADER_SANDBOX") if old is None else os.environ.update(MLP_GRADER_SANDBOX=old)
+        unconfined = {k: v for k, v in ((r[0], r[2]) for r in cli.grade_rows(course))}
+        if unconfined != parallel_scores:
+            raise SystemExit("scores differ with and without the sandbox")
+    want = {s: v for (s, _), v in expected.items()}
+    if not (scores == parallel_scores == want):
+        bad = sorted(s for s in want if not (scores.get(s) == parallel_scores.get(s) == want[s]))
+        raise SystemExit(f"scores differ between the ways of grading: {bad[:5]}")
+    per_sub = sorted(o.seconds for o in outcomes)
+    parts = {"kernel start, numpy+torch preloaded": kernel_start_seconds(True),
+             "kernel start, no preload": kernel_start_seconds(False),
+             "nbgrader CLI start-up (nbgrader --version)": nbgrader_startup_seconds(),
+             "one submission inside a class worker (median)": per_sub[len(per_sub) // 2]}
+    if not keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"n": n, "assignment": assignment, "workers": workers, "cores": os.cpu_count(),
+            "seconds": results, "parts": parts}
+
+
+def report(res: dict) -> str:
+    n = res["n"]
+    base = res["seconds"]["sequential"]
+    lines = [f"autograde {n} submissions of {res['assignment']} on {res['cores']} cores",
+             f"{'way':<28} {'seconds':>8} {'subs/min':>9} {'vs sequential':>14}"]
+    for way, sec in res["seconds"].items():
+        lines.append(f"{way:<28} {sec:>8.1f} {60 * n / sec:>9.1f} {base / sec:>13.2f}x")
+    sb = [k for k in res["seconds"] if "NO sandbox" in k]
+    if sb:
+        confined = res["seconds"][sb[0].replace(", NO sandbox", "")]
+        lines.append(f"sandbox cost (class, same workers): {100 * (confined / res['seconds'][sb[0]] - 1):+.0f}% time")
+    lines.append("where the time of one submission goes:")
+    lines += [f"  {k:<48} {v:6.2f} s" for k, v in res["parts"].items()]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m grader.bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-n", "--submissions", type=int, default=40)
+    p.add_argument("-a", "--assignment", default="normalization")
+    p.add_argument("-w", "--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--per-student", action="store_true",
+                   help="also time one nbgrader call per student (slow)")
+    p.add_argument("--keep", help="build the course in this folder and keep it")
+    args = p.parse_args(argv)
+    if args.submissions < 1 or args.workers < 1:
+        p.error("--submissions and --workers must be at least 1")
+    if not (REPO / "source" / args.assignment).is_dir():
+        p.error(f"unknown assignment {args.assignment!r}")
+    print(report(run(args.submissions, args.assignment, args.workers, args.per_student, args.keep)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
