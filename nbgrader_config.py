@@ -57,3 +57,34 @@ _specs = os.path.join(os.path.dirname(importlib.util.find_spec("grader.kernel").
 if _specs not in os.environ.get("JUPYTER_PATH", "").split(os.pathsep):
     os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (_specs, os.environ.get("JUPYTER_PATH", "")) if p)
 c.Execute.kernel_name = "mlp-grader"
+
+# Before nbgrader restores locked cells from the gradebook, note what a submission changed
+# (edited or deleted tests, points, monkeypatching, reading the course's files) and flag it
+# for a TA (grader/tamper.py). Deleted grade cells are added back and graded (nbgrader #1682).
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "grader.tamper.FlagTampering",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.OverwriteCells.add_missing_cells = True
+
+# The grading kernel runs inside bubblewrap without network (grader/sandbox.py), so nbgrader
+# reaches it through unix sockets, in a folder private to this grading process (mounted into
+# its kernel's sandbox; the pid keeps parallel graders apart).
+import tempfile  # noqa: E402
+
+c.KernelManager.transport = "ipc"
+_IPC_DIR = os.path.join(tempfile.gettempdir(), f"mlp-grader-ipc-{os.getpid()}")
+os.makedirs(_IPC_DIR, mode=0o700, exist_ok=True)
+c.KernelManager.ip = os.path.join(_IPC_DIR, "kernel")
+os.environ["MLP_GRADER_COURSE_ROOT"] = COURSE_ROOT   # the sandbox hides this course's files
+import glob as _glob  # noqa: E402
+import shutil as _shutil  # noqa: E402
+
+for _old in _glob.glob(os.path.join(tempfile.gettempdir(), "mlp-grader-ipc-*")):
+    _pid = _old.rsplit("-", 1)[-1]
+    if _pid.isdigit() and not os.path.exists(f"/proc/{_pid}"):   # its grading process is gone
+        _shutil.rmtree(_old, ignore_errors=True)

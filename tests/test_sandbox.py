@@ -1,0 +1,137 @@
+"""The grading kernel runs student code inside bubblewrap (grader/sandbox.py)."""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader import cli, sandbox, samples
+from conftest import REPO, copy_course, run_in_grading_kernel
+
+ATTACKS = REPO / "tests" / "samples" / "normalization-attacks.json"
+
+
+def _ipc_connection(tmp_path, transport="ipc"):
+    conn = tmp_path / "kernel.json"
+    conn.write_text(json.dumps({"transport": transport, "ip": str(tmp_path / "sock" / "k"),
+                                "shell_port": 1}))
+    (tmp_path / "sock").mkdir(exist_ok=True)
+    return conn
+
+
+def test_bwrap_arguments_hide_the_course_and_keep_the_workdir(tmp_path, monkeypatch):
+    course = tmp_path / "course"
+    for d in ("source", "submitted", "autograded/alice/a1", "release", ".git"):
+        (course / d).mkdir(parents=True)
+    (course / "gradebook.db").write_text("db")
+    monkeypatch.setenv("MLP_GRADER_COURSE_ROOT", str(course))
+    work = course / "autograded" / "alice" / "a1"
+    conn = str(_ipc_connection(tmp_path))
+    # under /tmp the whole course is hidden by the sandbox's empty /tmp; only the workdir returns
+    args = sandbox.bwrap_args(conn, str(work))
+    assert ("--tmpfs", "/tmp") in list(zip(args, args[1:])) and str(course / "source") not in args
+    # elsewhere (a course in the TA's home) its folders are emptied one by one
+    monkeypatch.setattr(sandbox, "PRIVATE_MOUNTS", ("/dev/shm",))
+    args = sandbox.bwrap_args(conn, str(work))
+    pairs = list(zip(args, args[1:]))
+    for d in ("source", "submitted", "autograded", "release", ".git"):
+        assert ("--tmpfs", str(course / d)) in pairs, d
+    i = args.index(str(course / "gradebook.db"))
+    assert args[i - 2:i] == ["--ro-bind", "/dev/null"]
+    # the submission's folder is mounted back, writable, after its parent was emptied
+    assert args.index("--bind") > args.index(str(course / "autograded"))
+    assert ("--bind", str(work)) in pairs and ("--chdir", str(work)) in pairs
+    for flag in ("--unshare-net", "--unshare-pid", "--die-with-parent"):
+        assert flag in args
+
+
+def test_sandbox_refuses_tcp_and_unknown_modes(tmp_path, monkeypatch):
+    with pytest.raises(sandbox.SandboxError, match="transport = 'ipc'"):
+        sandbox.bwrap_args(str(_ipc_connection(tmp_path, "tcp")), str(tmp_path))
+    monkeypatch.setenv("MLP_GRADER_SANDBOX", "maybe")
+    with pytest.raises(sandbox.SandboxError, match="'bwrap' or 'off'"):
+        sandbox.mode()
+
+
+def test_grading_refuses_to_run_unconfined_without_bwrap(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))        # no bwrap on PATH
+    with pytest.raises(sandbox.SandboxError, match="apt-get install bubblewrap"):
+        sandbox.check_available()
+    course = copy_course(tmp_path / "c", ["normalization"])
+    env = dict(os.environ, PATH=str(tmp_path))
+    r = subprocess.run([sys.executable, "-m", "grader", "autograde", "--course", str(course)],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 1 and "bubblewrap is not installed" in r.stderr and "--unsafe" in r.stderr
+
+
+def test_sandboxed_kernel_confines_student_code(tmp_path, isolated_env, monkeypatch):
+    course = tmp_path / "course"
+    work = course / "autograded" / "bob" / "a1"
+    work.mkdir(parents=True)
+    (course / "source" / "a1").mkdir(parents=True)
+    (course / "source" / "a1" / "a1.ipynb").write_text("hidden tests")
+    (course / "gradebook.db").write_text("grades")
+    monkeypatch.setenv("MLP_GRADER_COURSE_ROOT", str(course))
+    code = """
+import os, socket
+def attempt(label, fn):
+    try:
+        fn()
+        print(label + ':open')
+    except Exception:
+        print(label + ':blocked')
+attempt('write-cwd', lambda: open('mine.txt', 'w').write('ok'))
+attempt('write-utils', lambda: open(__import__('utils').checks.__file__, 'a'))
+attempt('read-source', lambda: open('../../../source/a1/a1.ipynb').read())
+attempt('read-gradebook', lambda: open('../../../gradebook.db').read() or 1 / 0)  # missing or empty
+attempt('network', lambda: socket.create_connection(('pypi.org', 443), timeout=3))
+print('pid:' + str(os.getpid() < 10))
+"""
+    got = run_in_grading_kernel(work, code)
+    assert got == ["write-cwd:open", "write-utils:blocked", "read-source:blocked", "read-gradebook:blocked",
+                   "network:blocked", "pid:True"], got
+    assert (work / "mine.txt").read_text() == "ok"
+    assert (course / "gradebook.db").read_text() == "grades"
+
+
+def _tree_digest(*roots):
+    h = hashlib.sha256()
+    for root in roots:
+        for p in sorted(Path(root).rglob("*")):
+            if p.is_file() and "__pycache__" not in p.parts:
+                h.update(str(p).encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.mark.slow
+def test_attacks_change_nothing_outside_their_folder(tmp_path, isolated_env):
+    course = copy_course(tmp_path / "course", ["normalization"])
+    cli.release(course, ["normalization"])
+    main = samples.load_spec(REPO / "tests" / "samples" / "normalization.json")
+    main["students"] = {k: main["students"][k] for k in ("correct", "bug-zscore-test-stats")}
+    expected = samples.write_class(course, [main, ATTACKS])
+    watched = [course / "source", course / "release", course / "submitted", course / "tests",
+               course / "nbgrader_config.py", REPO / "utils", REPO / "grader"]
+    before = _tree_digest(*watched)
+    failures = cli.autograde(course, ["normalization"])
+    assert not failures, failures
+    rows = {r[0]: r for r in cli.grade_rows(course)}
+    for (student, _), want in expected.items():
+        assert rows[student][2] == want, f"{student}: score {rows[student][2]}, expected {want}"
+    spec = samples.load_spec(ATTACKS)
+    from grader import tamper
+    for student, info in spec["students"].items():
+        nb = nbformat.read(course / "autograded" / student / "normalization" / "normalization.ipynb", 4)
+        text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+        lines = [ln for ln in text.splitlines() if "ATTACK-RESULT" in ln]
+        assert lines and all(info["expected_output"] in ln for ln in lines), (student, lines)
+        flags = tamper.flags_in(nb)
+        for w in info.get("expected_flags", []):
+            assert any(w in f for f in flags), (student, flags)
+    assert _tree_digest(*watched) == before, "an attack changed files outside its own folder"
+    left = subprocess.run(["pgrep", "-f", "sleep 997"], capture_output=True, text=True).stdout.split()
+    assert not left, f"a process started by a submission outlived its kernel: {left}"
