@@ -6,7 +6,8 @@ batch 1024, ReLU hidden layers. Reported train/test accuracy (%):
     one hidden layer of 64 / 256 / 1024 nodes -> 89/86, 90/87, 90/87
     1 / 2 / 3 / 4 hidden layers of 256        -> 90/87, 92/88, 91/88, 92/88
 
-Full run (about half an hour on 2 CPU cores; not part of CI):
+Full run (not part of CI; about 1.5 hours with one torch thread on this 2-core machine, see
+course/results/network_size.md for each row's time):
 
     python -m utils.size_table --data fashion-mnist --epochs 400 --out course/results/network_size.md
 
