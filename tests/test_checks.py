@@ -82,3 +82,55 @@ def test_assert_close_scalars_and_underflow():
         assert_close(1.269, 1.273, name="loss", rtol=1e-4)
     # a stable softmax underflows exp(-2000) to 0: that is not a numerical problem
     checks.assert_no_warnings(lambda: np.exp(np.array([-2000.0, 0.0])))
+
+
+# --- check_choice (multiple-choice quiz answers) -------------------------------------------
+from utils.checks import check_choice  # noqa: E402
+
+
+def test_check_choice_accepts_sets_and_returns_frozenset():
+    assert check_choice({"b", "d"}, "abcd", "answer_q1") == frozenset({"b", "d"})
+    assert check_choice(frozenset({"a"}), "abcd", n=1) == frozenset({"a"})
+    assert check_choice({"c", "d"}, "abcd", n=2, expected={"d", "c"}) == frozenset({"c", "d"})
+
+
+@pytest.mark.parametrize("bad, match", [
+    (None, "got None"),
+    ("bd", "got the string 'bd'"),
+    (["b", "d"], "expected a set of option letters"),
+    (("b",), "expected a set of option letters"),
+    ("b", "curly braces"),
+    (set(), "the set is empty"),
+    ({"e"}, "'e' is not an option"),
+    ({"B"}, "use lowercase"),
+    ({"ab"}, "'ab' is not an option"),
+    ({1}, "1 is not an option letter"),
+])
+def test_check_choice_format_errors_say_what_to_fix(bad, match):
+    with pytest.raises(CheckError, match=match) as err:
+        check_choice(bad, "abcd", name="answer_q1")
+    assert "answer_q1" in str(err.value)
+
+
+def test_check_choice_counts_and_wrong_answers():
+    with pytest.raises(CheckError, match="exactly 1 option, you chose 2"):
+        check_choice({"a", "b"}, "abcd", n=1)
+    with pytest.raises(CheckError, match="not the right answer") as err:
+        check_choice({"a", "b"}, "abcd", name="q", expected={"a"})
+    assert "'b'" in str(err.value)   # names the student's own choice ...
+    with pytest.raises(CheckError) as err:
+        check_choice({"b"}, "abcd", name="q", expected={"a", "c"})
+    assert "'a'" not in str(err.value) and "'c'" not in str(err.value)   # ... never the right one
+    with pytest.raises(ValueError, match="not a set of options"):
+        check_choice({"a"}, "abcd", expected={"z"})
+
+
+def test_check_choice_is_not_fooled_by_set_subclasses():
+    class AlwaysEqual(set):
+        def __eq__(self, other):
+            return True
+        __hash__ = None
+    with pytest.raises(CheckError, match="expected a set"):
+        check_choice(AlwaysEqual({"a"}), "abcd", expected={"b"})
+    with pytest.raises(AttributeError, match="read-only"):
+        checks.check_choice = lambda *a, **k: None

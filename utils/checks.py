@@ -210,3 +210,55 @@ def freeze_module(name: str) -> None:
 
 
 freeze_module(__name__)
+
+
+# --- multiple-choice quiz answers ---------------------------------------------------------
+# The checks below only know the FORMAT of an answer (a set of option letters). The right
+# answer is written in a hidden test and passed as ``expected``: utils never holds it.
+_set_types = (set, frozenset)
+_frozenset = frozenset
+_sorted = sorted
+
+
+def _letters(s) -> str:
+    return ", ".join(repr(c) for c in _sorted(s))
+
+
+def check_choice(answer, options, name: str = "answer", n: int | None = None, expected=None):
+    """Check a multiple-choice answer: a ``set`` of option letters such as ``{"b", "d"}``.
+
+    ``options`` is the string of valid letters (``"abcd"``); ``n`` the number of options the
+    question asks for (``None``: one or more). Raises ``CheckError`` with a message saying what
+    to fix. With ``expected`` (the right set; hidden tests only) a well-formed but wrong answer
+    also raises, without saying which options are right. Returns the answer as a frozenset.
+    """
+    opts = str(options)
+    # placeholders, not letters: an example set must never look like a hint
+    example = '{"x"} or {"x", "y"} (x, y: option letters)'
+    if answer is None:
+        raise CheckError(f"{name}: got None -- set it to a set of option letters, e.g. {name} = {example}")
+    if type(answer) not in _set_types:
+        if type(answer) is str:
+            raise CheckError(f"{name}: got the string {answer!r}; write a set of letters in curly braces, "
+                             f"e.g. {name} = {example}")
+        raise CheckError(f"{name}: expected a set of option letters such as {example}, got "
+                         f"{type(answer).__name__} {answer!r}")
+    for item in answer:
+        if type(item) is not str:
+            raise CheckError(f"{name}: {item!r} is not an option letter; the options are {_letters(opts)}")
+        if len(item) != 1 or item not in opts:
+            hint = " (use lowercase letters)" if item.lower() in opts and len(item) == 1 else ""
+            raise CheckError(f"{name}: {item!r} is not an option; the options are {_letters(opts)}{hint}")
+    got = _frozenset(answer)
+    if not got:
+        raise CheckError(f"{name}: the set is empty; choose at least one of {_letters(opts)}")
+    if n is not None and len(got) != n:
+        raise CheckError(f"{name}: this question asks for exactly {n} option{'s' if n != 1 else ''}, "
+                         f"you chose {len(got)}: {_letters(got)}")
+    if expected is not None:
+        want = _frozenset(expected)
+        if not want or any(type(c) is not str or c not in opts for c in want):
+            raise ValueError(f"check_choice: expected {expected!r} is not a set of options from {opts!r}")
+        if got != want:
+            raise CheckError(f"{name}: {_letters(got)} is not the right answer (0 points for this question)")
+    return got

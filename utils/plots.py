@@ -81,3 +81,82 @@ def print_table(rows, headers, floatfmt: str = ".3f") -> str:
     text = "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in body])
     print(text)
     return text
+
+
+def draw_network(layers, title: str = "", ax=None, max_nodes: int = 6, note: str = "", dx: float = 1.6):
+    """Draw a fully connected feed-forward network (a figure for a quiz or a slide).
+
+    ``layers`` is a list of ``(n_nodes, caption)`` or ``(n_nodes, caption, node_labels)``;
+    a layer with more than ``max_nodes`` nodes is drawn with ``max_nodes - 1`` circles and a
+    vertical ellipsis. Consecutive layers are joined all-to-all. Returns the axis.
+    """
+    plt = _plt()
+    if not layers:
+        raise ValueError("draw_network: need at least one layer")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(3.0, 1.3 * dx * len(layers)), 3.4))
+    cols = []
+    for k, layer in enumerate(layers):
+        n, caption = int(layer[0]), str(layer[1])
+        labels = list(layer[2]) if len(layer) > 2 and layer[2] is not None else None
+        if n < 1:
+            raise ValueError(f"draw_network: layer {k} has {n} nodes")
+        if labels is not None and len(labels) != n:
+            raise ValueError(f"draw_network: layer {k} has {n} nodes but {len(labels)} labels")
+        shown = n if n <= max_nodes else max_nodes - 1
+        ys = np.linspace(1, -1, shown) if shown > 1 else np.zeros(1)
+        if n > max_nodes:
+            ys = np.linspace(1, -0.6, shown)
+        cols.append((k * dx, ys, labels, n > max_nodes, caption))
+    for (k0, y0, *_), (k1, y1, *_) in zip(cols, cols[1:]):
+        for a in y0:
+            for b in y1:
+                ax.plot([k0, k1], [a, b], color="0.7", lw=0.6, zorder=1)
+    for k, ys, labels, cut, caption in cols:
+        for i, y in enumerate(ys):
+            ax.add_patch(plt.Circle((k, y), 0.13, facecolor="white", edgecolor="C0", lw=1.5, zorder=2))
+            if labels is not None and i < len(labels):
+                ax.text(k, y, str(labels[i]), ha="center", va="center", fontsize=7, zorder=3)
+        if cut:
+            ax.text(k, -0.85, "⋮", ha="center", va="center", fontsize=12)
+        ax.text(k, -1.35, caption, ha="center", va="top", fontsize=7.5)
+    ax.set_xlim(-0.8, (len(layers) - 1) * dx + 0.8)
+    ax.set_ylim(-2.0 if not note else -2.35, 1.4)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=9)
+    if note:
+        ax.text((len(layers) - 1) * dx / 2, -2.25, note, ha="center", va="bottom", fontsize=7.5, style="italic")
+    return ax
+
+
+def draw_pipeline(stages, title: str = "", ax=None, ncols: int = 4):
+    """Draw numbered boxes (1), (2), ... joined by arrows, e.g. the steps of a training pipeline.
+
+    ``stages`` is a list of captions; boxes run left to right in rows of ``ncols``. Returns the axis.
+    """
+    plt = _plt()
+    stages = [str(s) for s in stages]
+    if not stages:
+        raise ValueError("draw_pipeline: need at least one stage")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(2.3 * min(ncols, len(stages)), 1.3 * int(np.ceil(len(stages) / ncols)) + 0.4))
+    pos = [(k % ncols, -(k // ncols)) for k in range(len(stages))]
+    for k, ((x, y), text) in enumerate(zip(pos, stages)):
+        ax.add_patch(plt.Rectangle((x - 0.42, y - 0.3), 0.84, 0.6, facecolor="#eef3fb", edgecolor="C0", lw=1.2))
+        ax.text(x, y, f"({k + 1})\n{text}", ha="center", va="center", fontsize=8)
+        if k + 1 < len(stages):
+            (x1, y1) = pos[k + 1]
+            if y1 == y:
+                ax.annotate("", xy=(x1 - 0.43, y1), xytext=(x + 0.43, y),
+                            arrowprops=dict(arrowstyle="->", color="0.3"))
+            else:
+                ax.annotate("", xy=(x1, y1 + 0.31), xytext=(x, y - 0.31),
+                            arrowprops=dict(arrowstyle="->", color="0.3", connectionstyle="angle3"))
+    ax.set_xlim(-0.55, min(ncols, len(stages)) - 0.45)
+    ax.set_ylim(min(y for _, y in pos) - 0.45, 0.45)
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax

@@ -1,0 +1,169 @@
+"""The multiple-choice quizzes of the slides (issue 8) in the assignments.
+
+Naming convention: a quiz question ``quiz-<seed>-<name>`` (e.g. ``quiz-000-q1``) is three cells of an
+assignment in ``source/``: the question (markdown, grade_id ``quiz-<...>-text``), the answer cell
+(solution, grade_id ``quiz-<...>``, setting ``answer_<seed>_<name> = {...}``) and the grade cell
+(grade_id ``quiz-<...>-test``, 1 point): its visible part checks only the format with
+``utils.checks.check_choice``; its hidden part passes the right set as ``expected=``.
+"""
+from __future__ import annotations
+
+import ast
+import itertools
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from utils.checks import CheckError, check_choice
+
+REPO = Path(__file__).resolve().parents[1]
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", re.S)
+SOLUTION = re.compile(r"### BEGIN SOLUTION(.*?)### END SOLUTION", re.S)
+SEED_000 = [f"quiz-000-q{k}" for k in range(1, 7)]
+
+
+def _gid(cell):
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def _quizzes():
+    """[(assignment, grade_id, variable, answer set, answer cell, test cell)] over source/."""
+    out = []
+    for path in sorted((REPO / "source").glob("*/*.ipynb")):
+        nb = nbformat.read(path, 4)
+        cells = {_gid(c): c for c in nb.cells if _gid(c)}
+        for gid, cell in cells.items():
+            if not (gid.startswith("quiz-") and cell.metadata["nbgrader"].get("solution")):
+                continue
+            body = SOLUTION.search(cell.source)
+            assert body, f"{path.name}: answer cell {gid} has no solution region"
+            tree = ast.parse(body.group(1))
+            (assign,) = [n for n in tree.body if isinstance(n, ast.Assign)]
+            answer = ast.literal_eval(assign.value)
+            out.append((path.parent.name, gid, assign.targets[0].id, answer, cell, cells.get(gid + "-test")))
+    return out
+
+
+QUIZZES = _quizzes()
+
+
+def _literals(answer):
+    """Ways the answer set could be written in a notebook: every order, quote style and spacing."""
+    forms = set()
+    for perm in itertools.permutations(sorted(answer)):
+        for q in ('"', "'"):
+            for sep in (", ", ","):
+                body = sep.join(f"{q}{c}{q}" for c in perm)
+                forms |= {"{" + body + "}", "{ " + body + " }", "[" + body + "]"}
+    return forms
+
+
+def test_quizzes_are_found():
+    assert len(QUIZZES) >= 6
+    ids = [gid for _, gid, *_ in QUIZZES]
+    assert len(ids) == len(set(ids)), "a quiz grade_id is used twice across source/"
+
+
+@pytest.mark.parametrize("qid", SEED_000)
+def test_every_seed_000_question_has_a_graded_cell(qid):
+    found = [(a, test) for a, gid, _, _, _, test in QUIZZES if gid == qid]
+    assert len(found) == 1, f"{qid}: expected exactly one answer cell in source/, found {len(found)}"
+    assignment, test = found[0]
+    assert test is not None, f"{assignment}: {qid} has no grade cell {qid}-test"
+    meta = test.metadata["nbgrader"]
+    assert meta["grade"] and meta["locked"] and meta["points"] == 1
+    assert "### BEGIN HIDDEN TESTS" in test.source
+    release = nbformat.read(REPO / "release" / assignment / f"{assignment}.ipynb", 4)
+    assert any(_gid(c) == qid + "-test" for c in release.cells), f"release/{assignment} lacks {qid}-test"
+    assert any(_gid(c) == qid + "-text" for c in release.cells), f"release/{assignment} lacks the question"
+
+
+@pytest.mark.parametrize("assignment, gid, var, answer", [q[:4] for q in QUIZZES], ids=[q[1] for q in QUIZZES])
+def test_release_does_not_contain_the_answer(assignment, gid, var, answer):
+    release = nbformat.read(REPO / "release" / assignment / f"{assignment}.ipynb", 4)
+    forms = _literals(answer)
+    for cell in release.cells:
+        src = cell.source
+        leaked = [f for f in forms if f in src]
+        assert not leaked, f"release/{assignment} cell {_gid(cell) or cell.get('id')} shows {leaked[0]} ({gid})"
+        assert "expected=" not in src, f"release/{assignment}: a hidden quiz check survived in {_gid(cell)}"
+        if cell.cell_type == "code":
+            try:
+                tree = ast.parse(src)
+            except SyntaxError:        # IPython magics
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.Set, ast.List, ast.Tuple)) and node.elts and all(
+                        isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts):
+                    assert {e.value for e in node.elts} != set(answer), (
+                        f"release/{assignment} cell {_gid(cell)} builds the answer of {gid}")
+    answer_cell = next(c for c in release.cells if _gid(c) == gid)
+    code_lines = [ln for ln in answer_cell.source.splitlines() if not ln.lstrip().startswith("#")]
+    assert "raise NotImplementedError()" in code_lines and not any(var in ln for ln in code_lines)
+
+
+@pytest.mark.parametrize("assignment, gid, var, answer, cell, test", QUIZZES, ids=[q[1] for q in QUIZZES])
+def test_grade_cell_checks_format_visibly_and_answer_hidden(assignment, gid, var, answer, cell, test):
+    assert test is not None, f"{assignment}: no grade cell {gid}-test"
+    hidden = HIDDEN.search(test.source)
+    visible = HIDDEN.sub("", test.source)
+    assert hidden and "check_choice(" in visible and "expected=" not in visible
+    assert "expected=" in hidden.group(1)
+    # run the cell as the grader does: the right answer passes, every other well-formed answer fails
+    code = compile(test.source, f"{gid}-test", "exec")
+    ns = {var: set(answer)}
+    exec(code, ns)
+    n_match = re.search(r"n=(\d)", visible)
+    sizes = [int(n_match.group(1))] if n_match else range(1, 5)
+    for k in sizes:
+        for wrong in itertools.combinations("abcd", k):
+            if set(wrong) == set(answer):
+                continue
+            with pytest.raises(CheckError, match="not the right answer"):
+                exec(code, {var: set(wrong)})
+    with pytest.raises(CheckError, match="got the string"):      # the visible part alone catches format errors
+        exec(compile(visible, "visible", "exec"), {var: "".join(sorted(answer))})
+    with pytest.raises(NameError):                                  # blank release: the variable is undefined
+        exec(code, {})
+
+
+def test_check_choice_shows_no_answer_in_its_format_messages():
+    with pytest.raises(CheckError) as err:
+        check_choice("a", "abcd", name="answer_x")
+    assert "{'a'}" not in str(err.value) and '{"a"}' not in str(err.value)
+
+
+# --- the drawing helpers used for the quiz figures -----------------------------------------
+def test_draw_network_draws_one_circle_per_shown_node():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Circle
+    from utils.plots import draw_network
+    ax = draw_network([(2, "in", ["x1", "x2"]), (784, "big"), (3, "out")], max_nodes=6)
+    circles = [p for p in ax.patches if isinstance(p, Circle)]
+    assert len(circles) == 2 + 5 + 3           # 784 nodes are drawn as 5 and an ellipsis
+    assert any(t.get_text() == "⋮" for t in ax.texts)
+    assert {"x1", "x2", "in", "big", "out"} <= {t.get_text() for t in ax.texts}
+    assert len(ax.lines) == 2 * 5 + 5 * 3      # all-to-all edges between consecutive layers
+    with pytest.raises(ValueError, match="labels"):
+        draw_network([(2, "in", ["only one"])])
+    with pytest.raises(ValueError, match="at least one layer"):
+        draw_network([])
+    plt.close("all")
+
+
+def test_draw_pipeline_numbers_the_stages():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+    from utils.plots import draw_pipeline
+    ax = draw_pipeline(["A", "B", "C", "D", "E"], ncols=4)
+    assert len([p for p in ax.patches if isinstance(p, Rectangle)]) == 5
+    assert [t.get_text() for t in ax.texts if t.get_text()] == [f"({k})\n{s}" for k, s in enumerate("ABCDE", 1)]
+    with pytest.raises(ValueError):
+        draw_pipeline([])
+    plt.close("all")
