@@ -83,8 +83,8 @@ def test_class_command_grades_every_submission_concurrently(tmp_path, isolated_e
     scores = _scores(course)
     for key, want in expected.items():
         assert scores[key] == pytest.approx(want), f"{key}: {scores[key]} != {want}"
-    assert scores[("tamper-edit-tests", "normalization")] == 8
-    assert scores[("hostile-infinite-loop", "normalization")] == 8
+    assert scores[("tamper-edit-tests", "normalization")] == 10   # 12 - the 2 points of the buggy zscore
+    assert scores[("hostile-infinite-loop", "normalization")] == 10   # 12 - the 2 points of whiten
 
     with open(course / "grades.csv") as fh:
         table = {(r["student_id"], r["assignment"]): float(r["score"]) for r in csv.DictReader(fh)}

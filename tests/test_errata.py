@@ -5,9 +5,7 @@ Every test below takes the *inputs* a slide prints (quoted in a comment, with th
 asserts both that the recomputation gives the corrected figure and that it does NOT give the printed one.
 
 The last test checks that each lecture notebook named in ``ERRATA`` has an errata section (a heading or an
-"Errata:" paragraph and the cells up to the next heading) that mentions the item. Items whose lecture cell is
-still missing are listed in ``MISSING_IN_LECTURE``; that check is a strict xfail for them, so it starts failing
-(as a reminder to empty the set) as soon as the cell is added.
+"Errata:" paragraph and the cells up to the next heading) that mentions the item.
 
 Seeds: 000 = *Insight into Multi-layer Perceptron* (clean text), 001 = the same lecture (mojibake text),
 003 = *Training Neural Networks, Part 1*, 004 = *Lecture 3: Multi-layer Perceptron*.
@@ -500,9 +498,6 @@ ERRATA = {
     "test_python2_babysitting_code_ported": [(8, ["Python 2"])],
     "test_forward_weight_index": [(10, ["W^(l-1)"])],
 }
-# (test name, lecture) pairs whose errata cell is not in the lecture yet (see the helper's report for the cells)
-MISSING_IN_LECTURE = {("test_python2_babysitting_code_ported", 8)}
-
 _START = re.compile(r"^(#+ .*errat|\*\*errata|.*\berrata:\s*$)", re.IGNORECASE | re.MULTILINE)
 _HEADING = re.compile(r"^#+ ", re.MULTILINE)
 
@@ -531,9 +526,7 @@ def test_registry_matches_tests():
     assert names == listed, f"tests without a lecture entry: {names - listed}; entries without a test: {listed - names}"
 
 
-_CASES = [pytest.param(name, lec, words, id=f"{name}-lecture{lec:02d}",
-                       marks=[pytest.mark.xfail(strict=True, reason="lecture errata cell missing")]
-                       if (name, lec) in MISSING_IN_LECTURE else [])
+_CASES = [pytest.param(name, lec, words, id=f"{name}-lecture{lec:02d}")
           for name, places in ERRATA.items() for lec, words in places]
 
 

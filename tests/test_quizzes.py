@@ -80,6 +80,28 @@ def test_every_seed_000_question_has_a_graded_cell(qid):
     assert any(_gid(c) == qid + "-text" for c in release.cells), f"release/{assignment} lacks the question"
 
 
+# each seed-000 question sits in the assignment of its topic (issue 8), and that assignment's lecture explains it
+TOPIC = {"quiz-000-q1": "normalization", "quiz-000-q2": "normalization", "quiz-000-q3": "babysitting",
+         "quiz-000-q4": "activations", "quiz-000-q5": "zero_init", "quiz-000-q6": "zero_init"}
+
+
+@pytest.mark.parametrize("qid", SEED_000)
+def test_seed_000_question_is_in_the_assignment_of_its_topic(qid):
+    (assignment,) = [a for a, gid, *_ in QUIZZES if gid == qid]
+    assert assignment == TOPIC[qid], f"{qid} is in source/{assignment}, its topic is {TOPIC[qid]}"
+    intro = nbformat.read(REPO / "source" / assignment / f"{assignment}.ipynb", 4).cells[0].source
+    (lecture,) = set(re.findall(r"course/\d\d_\w+\.ipynb", intro))
+    cells = nbformat.read(REPO / lecture, 4).cells
+    start = [k for k, c in enumerate(cells) if c.cell_type == "markdown"
+             and c.source.startswith("## Quiz answers (read after the deadline)")]
+    assert start, f"{lecture} has no 'Quiz answers (read after the deadline)' section"
+    title = "### Quiz " + qid[len("quiz-"):].replace("-q", "-Q")
+    assert any(c.source.startswith(title) for c in cells[start[0]:]), f"{lecture}: no '{title}' in its quiz answers"
+    others = [str(p) for p in sorted((REPO / "course").glob("*.ipynb")) if p != REPO / lecture
+              and any(title + ":" in c.source for c in nbformat.read(p, 4).cells if c.cell_type == "markdown")]
+    assert not others, f"{title} is answered in another lecture too: {others}"
+
+
 @pytest.mark.parametrize("assignment, gid, var, answer", [q[:4] for q in QUIZZES], ids=[q[1] for q in QUIZZES])
 def test_release_does_not_contain_the_answer(assignment, gid, var, answer):
     release = nbformat.read(REPO / "release" / assignment / f"{assignment}.ipynb", 4)
