@@ -11,7 +11,8 @@ COURSE_ROOT = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.course_id = "mlp-insight"
 c.CourseDirectory.root = COURSE_ROOT
 # The SQLite gradebook lives next to this file (git-ignored; the main job rebuilds it).
-c.CourseDirectory.db_url = "sqlite:///" + os.path.join(COURSE_ROOT, "gradebook.db")
+# Several graders: MLP_GRADEBOOK_URL=postgresql+psycopg2://USER@HOST:PORT/DB (any SQLAlchemy URL).
+c.CourseDirectory.db_url = os.environ.get("MLP_GRADEBOOK_URL") or "sqlite:///" + os.path.join(COURSE_ROOT, "gradebook.db")
 
 # Per-cell timeout while autograding, in seconds. nbgrader 0.9 reads Execute.timeout
 # (ExecutePreprocessor.timeout is ignored). A cell that runs longer is interrupted and

@@ -23,6 +23,13 @@ interrupted, so the gradebook stays consistent.
 
 At the end: a summary (graded, timed out, flagged, failed), then feedback for the
 graded assignments and ``grades.csv``.
+
+The gradebook is the one ``nbgrader_config.py`` names (``MLP_GRADEBOOK_URL``: PostgreSQL for
+several graders, ``grader/gradebook.py``); SQLite next to the config by default.
+
+``--scheduler`` (``grader/distributed.py``): ``local`` (default) is the process pool above;
+``dask`` a Dask LocalCluster of ``--workers`` processes on this machine; ``tcp://HOST:PORT`` an
+existing Dask cluster whose workers need no access to the course's files.
 """
 from __future__ import annotations
 
@@ -39,6 +46,7 @@ from pathlib import Path
 BUSY_TIMEOUT_S = 300
 STATE_DIR = ".grader_state"
 TIMEOUT_MARKERS = ("CellTimeoutError", "Cell execution timed out", "TimeoutError")
+CRASHED = "its grading worker died every time it ran it"    # grader/distributed.py: KilledWorker
 
 
 @dataclass
@@ -90,8 +98,9 @@ def already_done(course_root: Path, assignment: str, student: str) -> Outcome | 
         return None
     if rec.get("digest") != submission_digest(course_root, assignment, student):
         return None     # re-submitted since: grade again
-    if not (course_root / "autograded" / student / assignment).is_dir():
-        return None
+    crashed = rec.get("status") == "failed" and str(rec.get("reason", "")).startswith(CRASHED)
+    if not crashed and not (course_root / "autograded" / student / assignment).is_dir():
+        return None     # (a submission that killed its workers would only kill them again)
     rec.pop("digest", None)
     return Outcome(**rec)
 
@@ -112,18 +121,8 @@ _ROOT: Path | None = None
 
 def _patient_sqlite() -> None:
     """Make every gradebook connection wait for SQLite's write lock instead of failing."""
-    import nbgrader.api as nbapi
-    if getattr(nbapi.create_engine, "_patient", False):
-        return
-    original = nbapi.create_engine
-
-    def create_engine(url, *args, **kwargs):
-        if str(url).startswith("sqlite"):
-            kwargs.setdefault("connect_args", {}).setdefault("timeout", BUSY_TIMEOUT_S)
-        return original(url, *args, **kwargs)
-
-    create_engine._patient = True
-    nbapi.create_engine = create_engine
+    from grader.gradebook import patient_sqlite
+    patient_sqlite()
 
 
 def _init_worker(course_root: str) -> None:
@@ -155,7 +154,7 @@ def grade_one(assignment: str, student: str, attempts: int = 3) -> Outcome:
         if res.get("success") or not transient or attempt == attempts - 1:
             break
         time.sleep(1 + attempt)
-    inspect_autograded(_ROOT, out)        # a missing notebook says more than nbgrader's error
+    inspect_autograded(_ROOT, out, _API.coursedir.db_url)   # a missing notebook says more than nbgrader's error
     if not res.get("success") and out.status != "failed":
         out.status, out.reason, out.log = "failed", failure_reason(log), log[-6000:]
     out.seconds = round(time.perf_counter() - t0, 2)
@@ -172,8 +171,9 @@ def failure_reason(log: str) -> str:
     return errs[-1][:300] if errs else (lines[-1][:300] if lines else "unknown error (empty log)")
 
 
-def inspect_autograded(course_root: Path, out: Outcome) -> None:
-    """Fill in missing notebooks, timed-out cells, flags and the score."""
+def inspect_autograded(course_root: Path, out: Outcome, db_url: str | None = None) -> None:
+    """Fill in missing notebooks, timed-out cells, flags and the score (from the gradebook at
+    ``db_url``, default: the course's SQLite file)."""
     import nbformat
     from grader.tamper import flags_in
     sub = course_root / "submitted" / out.student / out.assignment
@@ -195,7 +195,7 @@ def inspect_autograded(course_root: Path, out: Outcome) -> None:
                         o.get("ename") in TIMEOUT_MARKERS or any(m in (o.get("evalue") or "") for m in TIMEOUT_MARKERS)):
                     out.timed_out.append(f"{name}:cell {k}")
     from nbgrader.api import Gradebook, MissingEntry
-    with Gradebook(f"sqlite:///{course_root / 'gradebook.db'}") as gb:
+    with Gradebook(db_url or f"sqlite:///{course_root / 'gradebook.db'}") as gb:
         try:
             s = gb.find_submission(out.assignment, out.student)
             out.score, out.max_score = float(s.score), float(s.max_score)
@@ -208,8 +208,9 @@ def inspect_autograded(course_root: Path, out: Outcome) -> None:
 # ---------------------------------------------------------------- driver
 
 def grade_class(course_root: Path, names=None, workers: int = 2, resume: bool = False,
-                show_progress: bool = True) -> list[Outcome]:
-    """Autograde every submission with ``workers`` processes; returns one Outcome each."""
+                show_progress: bool = True, scheduler: str = "local") -> list[Outcome]:
+    """Autograde every submission with ``workers`` processes (or on the Dask cluster at
+    ``scheduler``); returns one Outcome each."""
     from utils.train import progress
     course_root = Path(course_root).resolve()
     todo = submissions(course_root, names)
@@ -222,6 +223,11 @@ def grade_class(course_root: Path, names=None, workers: int = 2, resume: bool = 
         todo = left
     if not todo:
         return done
+    if scheduler != "local":
+        from grader import distributed
+        done += distributed.grade_with_dask(course_root, todo, scheduler, workers=workers,
+                                            show_progress=show_progress)
+        return sorted(done, key=lambda o: (o.assignment, o.student))
     _prepare_gradebook(course_root, todo)
     ctx = multiprocessing.get_context("spawn")     # fresh interpreters: no forked zmq/sqlite state
     with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=ctx,
@@ -238,22 +244,24 @@ def grade_class(course_root: Path, names=None, workers: int = 2, resume: bool = 
     return sorted(done, key=lambda o: (o.assignment, o.student))
 
 
-def _prepare_gradebook(course_root: Path, todo) -> None:
-    """Check the assignments and create every student once, before workers race to do so."""
+def _prepare_gradebook(course_root: Path, todo, url: str | None = None) -> str:
+    """Check the assignments and create every student once, before workers race to do so.
+    Returns the gradebook's URL."""
+    from grader import gradebook
     from grader.cli import PipelineError
     from nbgrader.api import Gradebook
-    db = course_root / "gradebook.db"
-    if not db.exists():
-        raise PipelineError(f"{db} does not exist: run `python -m grader release` first "
-                            "(it records the assignments' source cells in the gradebook)")
-    with Gradebook(f"sqlite:///{db}") as gb:
+    url = url or gradebook.db_url(course_root)
+    gradebook.check_reachable(url)
+    gradebook.patient_sqlite()
+    with Gradebook(url) as gb:
         known = {a.name for a in gb.assignments}
         missing = sorted({a for a, _ in todo} - known)
         if missing:
-            raise PipelineError(f"assignment(s) {missing} are not in {db}: run "
-                                f"`python -m grader release -a {missing[0]}` first")
+            raise PipelineError(f"assignment(s) {missing} are not in the gradebook {gradebook.shown(url)}: "
+                                f"run `python -m grader release -a {missing[0]}` first")
         for s in sorted({s for _, s in todo}):
-            gb.update_or_create_student(s)
+            gradebook.retrying(lambda: gb.update_or_create_student(s))
+    return url
 
 
 def summary(outcomes: list[Outcome]) -> str:

@@ -8,6 +8,7 @@
     python -m grader export     # nbgrader export --to grades.csv
     python -m grader table      # print the grade table from the gradebook
     python -m grader class      # autograde the whole class on every core, then feedback + export
+    python -m grader class --scheduler tcp://HOST:8786   # ... on a Dask cluster (grader/distributed.py)
     python -m grader synth -n 40  # a synthetic class of 40 students (tests, benchmarks)
 
 Every step calls nbgrader's own command line in the course root (the folder
@@ -146,11 +147,14 @@ def export(course_root: Path, to: str = "grades.csv") -> Path:
 def grade_rows(course_root: Path):
     """``[(student, assignment, score, max_score, needs_manual, flagged)]`` from the gradebook."""
     from nbgrader.api import Gradebook, MissingEntry
-    db = course_root / "gradebook.db"
-    if not db.exists():
+    from grader import gradebook
+    url = gradebook.db_url(course_root)     # SQLite by default, PostgreSQL with MLP_GRADEBOOK_URL
+    db = gradebook.sqlite_path(url)
+    if db is not None and not db.exists():
         raise PipelineError(f"{db} does not exist: autograde first")
+    gradebook.check_reachable(url)
     rows = []
-    with Gradebook(f"sqlite:///{db}") as gb:
+    with Gradebook(url) as gb:
         for a in gb.assignments:
             for s in gb.students:
                 try:
@@ -174,10 +178,10 @@ def print_table(rows) -> str:
     return text
 
 
-def grade_class_step(root: Path, names, workers: int, resume: bool):
+def grade_class_step(root: Path, names, workers: int, resume: bool, scheduler: str = "local"):
     """Autograde every submission in parallel, print the summary, then feedback and export."""
     from grader import classgrade
-    outcomes = classgrade.grade_class(root, names, workers=workers, resume=resume)
+    outcomes = classgrade.grade_class(root, names, workers=workers, resume=resume, scheduler=scheduler)
     if not outcomes:
         raise PipelineError(f"nothing to grade: {root / 'submitted'} holds no submissions"
                             + (f" for {names}" if names else ""))
@@ -209,6 +213,10 @@ def main(argv=None) -> int:
                    help="class: worker processes (default: one per core)")
     p.add_argument("--resume", action="store_true",
                    help="class: skip submissions already graded and unchanged since (after a killed run)")
+    p.add_argument("--scheduler", default="local",
+                   help="class: 'local' (default: --workers processes on this machine), 'dask' (a Dask "
+                        "LocalCluster of --workers processes) or the address of a Dask scheduler, "
+                        "tcp://HOST:PORT (workers get the submissions as bytes; see grader/distributed.py)")
     p.add_argument("-n", "--students", type=int, default=40, help="synth: number of students")
     p.add_argument("--unsafe", action="store_true",
                    help="grade without the bubblewrap sandbox: student code runs with your permissions")
@@ -218,6 +226,10 @@ def main(argv=None) -> int:
         return 2
     if args.students < 1:
         print(f"error: --students must be at least 1, got {args.students}", file=sys.stderr)
+        return 2
+    if args.scheduler not in ("local", "dask") and "://" not in args.scheduler:
+        print(f"error: --scheduler must be 'local', 'dask' or tcp://HOST:PORT, got {args.scheduler!r}",
+              file=sys.stderr)
         return 2
     root = Path(args.course).resolve()
     if not (root / "nbgrader_config.py").is_file():
@@ -248,7 +260,7 @@ def main(argv=None) -> int:
             "export": lambda: print(f"wrote {export(root)}"),
             "table": lambda: print_table(grade_rows(root)),
         }
-        steps["class"] = lambda: grade_class_step(root, names, args.workers, args.resume)
+        steps["class"] = lambda: grade_class_step(root, names, args.workers, args.resume, args.scheduler)
         steps["synth"] = lambda: print(f"wrote {len(synth(root, args.students, names))} submissions "
                                        f"to {root / 'submitted'}")
         # the main job grades the class in parallel (class = autograde + feedback + export)

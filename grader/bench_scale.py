@@ -1,0 +1,282 @@
+"""Benchmark: how far the class command scales (Dask scheduler, SQLite and PostgreSQL gradebooks).
+
+    python -m grader.bench_scale              # 200 synthetic submissions of normalization
+    python -m grader.bench_scale -n 40        # a quicker run
+
+In a throw-away copy of the course, ``-n`` synthetic submissions (known scores) are graded,
+side by side in one run, each from the same starting state:
+
+1. plain sequential ``nbgrader autograde`` (one CLI process, one submission after the other);
+2. ``python -m grader class`` with its local default (``--workers`` processes on this machine);
+3. the same through a Dask scheduler with ``--workers`` worker processes (``dask scheduler`` and
+   ``dask worker`` started here on 127.0.0.1, as on a cluster: workers get the submissions
+   as bytes, the driver writes ``autograded/`` and the gradebook).
+
+Then the parts that bound scaling: the scheduler's overhead per task (tasks carrying a
+submission-sized payload and doing nothing), the driver's cost per submission (writing the
+autograded folder and the gradebook rows), and gradebook writes per second (one submission's rows
+each) on SQLite and on a PostgreSQL server started here (where its binaries exist). Every way must
+give the designed scores, or the benchmark fails.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from grader import cli, samples
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _reset(course: Path) -> None:
+    for name in ("autograded", "feedback", ".grader_state"):
+        shutil.rmtree(course / name, ignore_errors=True)
+
+
+def _scores(url: str) -> dict:
+    from grader.gradebook import dump_rows
+    return {s: sc for (_a, s), (sc, _mx, _fl) in dump_rows(url)["submissions"].items()}
+
+
+class DaskProcesses:
+    """A scheduler and ``n`` single-threaded workers, as separate processes on 127.0.0.1."""
+
+    def __init__(self, n: int, logs: Path):
+        dask = str(Path(sys.executable).with_name("dask"))
+        self.address = f"tcp://127.0.0.1:{_free_port()}"
+        logs.mkdir(parents=True, exist_ok=True)
+        start = lambda cmd, name: subprocess.Popen(  # noqa: E731
+            cmd, stdout=open(logs / f"{name}.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+        t0 = time.perf_counter()
+        self.procs = [start([dask, "scheduler", "--host", "127.0.0.1", "--port", self.address.rsplit(":", 1)[1],
+                             "--no-dashboard"], "scheduler")]
+        self.procs += [start([dask, "worker", self.address, "--nworkers", "1", "--nthreads", "1", "--host",
+                              "127.0.0.1", "--no-dashboard"], f"worker{i}") for i in range(n)]
+        from distributed import Client
+        deadline = time.time() + 180
+        while True:
+            try:
+                with Client(self.address, timeout="5s") as c:
+                    c.wait_for_workers(n, timeout=180)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(1)
+        self.startup_s = time.perf_counter() - t0
+
+    def close(self):
+        for p in self.procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+
+
+def _noop(payload):
+    return len(payload)
+
+
+def scheduler_overhead(address: str, payload_bytes: int, n_tasks: int = 400) -> float:
+    """Seconds per task for tasks that carry ``payload_bytes`` and do nothing (round trip included)."""
+    import uuid
+    from distributed import Client, wait
+    payload = os.urandom(payload_bytes)
+    with Client(address, timeout="10s") as c:
+        c.submit(_noop, payload, pure=False).result()          # warm up
+        t0 = time.perf_counter()
+        futs = c.map(_noop, [payload] * n_tasks, pure=False, key=[f"bench-noop-{uuid.uuid4().hex}"
+                                                                   for _ in range(n_tasks)])
+        wait(futs)
+        return (time.perf_counter() - t0) / n_tasks
+
+
+class TempPostgres:
+    """A PostgreSQL server in a temporary folder on a free port (as ``postgres`` when root)."""
+
+    def __init__(self):
+        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True) \
+            if Path("/usr/lib/postgresql").is_dir() else []
+        if not bins:
+            raise FileNotFoundError("no PostgreSQL server binaries (apt-get install postgresql)")
+        self.bin = bins[0].parent
+        self.base = Path(tempfile.mkdtemp(prefix="mlp-pg-bench-"))
+        self.port = _free_port()
+        self.prefix, self.user = [], os.environ.get("USER", "grader")
+        if os.geteuid() == 0:
+            import pwd
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.base, pw.pw_uid, pw.pw_gid)
+            self.prefix, self.user = ["runuser", "-u", "postgres", "--"], "postgres"
+        self._run("initdb", "-D", str(self.base / "data"), "-U", self.user, "--auth=trust", "--no-sync")
+        self._run("pg_ctl", "-D", str(self.base / "data"), "-l", str(self.base / "log"), "-w", "-o",
+                  f"-h 127.0.0.1 -p {self.port} -c unix_socket_directories=''", "start")
+        self.started = True
+
+    def _run(self, *cmd):
+        subprocess.run(self.prefix + [str(self.bin / cmd[0]), *cmd[1:]], check=True, capture_output=True)
+
+    def database(self, name: str) -> str:
+        import psycopg2
+        con = psycopg2.connect(host="127.0.0.1", port=self.port, user=self.user, dbname="postgres")
+        con.autocommit = True
+        con.cursor().execute(f"CREATE DATABASE {name}")
+        con.close()
+        return f"postgresql+psycopg2://{self.user}@127.0.0.1:{self.port}/{name}"
+
+    def close(self):
+        self._run("pg_ctl", "-D", str(self.base / "data"), "-m", "fast", "-w", "stop")
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def gradebook_writes(course: Path, assignment: str, urls: dict, n: int = 60) -> dict:
+    """Writes per second of one graded submission's rows (from an autograded notebook of the run)."""
+    import nbformat
+    from grader import gradebook
+    config = cli.load_config(course)
+    folder = next((course / "autograded").glob(f"*/{assignment}"))
+    notebooks = {p.stem: nbformat.read(p, as_version=4) for p in folder.glob("*.ipynb")}
+    out = {}
+    for name, url in urls.items():
+        out[name] = gradebook.writes_per_second(url, assignment, notebooks, n=n, config=config)
+    return out
+
+
+def _release_into(course: Path, assignment: str, url: str | None) -> None:
+    env = dict(os.environ)
+    if url:
+        env["MLP_GRADEBOOK_URL"] = url
+    subprocess.run([sys.executable, "-m", "grader", "release", "-a", assignment, "--course", str(course)],
+                   check=True, capture_output=True, env=env)
+
+
+def run(n: int = 200, assignment: str = "normalization", workers: int = 2, keep: str | None = None) -> dict:
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.pop("MLP_GRADEBOOK_URL", None)
+    from grader import classgrade
+    tmp = Path(keep or tempfile.mkdtemp(prefix="grader-bench-scale-"))
+    course = samples.copy_course(REPO, tmp / "course", [assignment])
+    cli.load_config(course)
+    cli.release(course, [assignment])
+    spec = samples.load_spec(course / "tests" / "samples" / f"{assignment}.json")
+    expected = samples.write_class(course, [samples.synthetic_spec(spec, n)])
+    want = {s: float(v) for (s, _), v in expected.items()}
+    url = f"sqlite:///{course / 'gradebook.db'}"
+    seconds, figures = {}, {}
+
+    def timed(name, fn):
+        _reset(course)
+        t0 = time.perf_counter()
+        fn()
+        seconds[name] = time.perf_counter() - t0
+        if _scores(url) != want:
+            raise SystemExit(f"{name}: scores differ from the designed ones")
+        print(f"  {name}: {seconds[name]:.1f} s", file=sys.stderr, flush=True)
+
+    timed("sequential nbgrader autograde", lambda: cli.autograde(course, [assignment]))
+    timed(f"class, local default ({workers} processes)",
+          lambda: classgrade.grade_class(course, [assignment], workers=workers, show_progress=False))
+    cluster = DaskProcesses(workers, tmp / "dask-logs")
+    try:
+        figures["cluster start-up (scheduler + workers), s"] = cluster.startup_s
+        timed(f"class, Dask scheduler ({workers} worker processes)",
+              lambda: classgrade.grade_class(course, [assignment], workers=workers, show_progress=False,
+                                             scheduler=cluster.address))
+        sub = next((course / "submitted").glob(f"*/{assignment}"))
+        payload = sum(p.stat().st_size for p in sub.rglob("*") if p.is_file())
+        figures["task payload (one submission), bytes"] = payload
+        figures["scheduler overhead per task (no-op, same payload), ms"] = \
+            1000 * scheduler_overhead(cluster.address, payload)
+    finally:
+        cluster.close()
+    from grader.distributed import assignment_bundle
+    t0 = time.perf_counter()
+    bundle = assignment_bundle(course, assignment)
+    figures["assignment bundle build (once per assignment per run), s"] = time.perf_counter() - t0
+    figures["assignment bundle size, bytes"] = len(bundle["gradebook"]) + len(bundle["config"]) + \
+        sum(len(v) for v in bundle["source"].values())
+
+    # the driver's work per submission: the autograded folder and the gradebook rows
+    import nbformat
+    from grader import distributed, gradebook
+    folder = next((course / "autograded").glob(f"*/{assignment}"))
+    res = {"success": True, "log": "", "reason": "", "seconds": 0.0,
+           "files": distributed._files_under(folder)}
+    config = cli.load_config(course)
+    gradebook.patient_sqlite()
+    t0, k = time.perf_counter(), 30
+    for i in range(k):
+        student = folder.parent.name
+        distributed.record_result(course, url, config, assignment, student, res,
+                                  classgrade.submission_digest(course, assignment, student))
+    figures["driver: write one result (files + rows + state), ms"] = 1000 * (time.perf_counter() - t0) / k
+    del nbformat
+
+    urls = {"SQLite": url}
+    pg = None
+    try:
+        pg = TempPostgres()
+        pg_course = samples.copy_course(REPO, tmp / "pg-course", [assignment])
+        urls["PostgreSQL"] = pg.database("bench")
+        _release_into(pg_course, assignment, urls["PostgreSQL"])
+    except Exception as exc:      # no server binaries, no psycopg2: say so, measure SQLite
+        print(f"  PostgreSQL not measured: {type(exc).__name__}: {exc}", file=sys.stderr)
+        urls.pop("PostgreSQL", None)
+    try:
+        writes = gradebook_writes(course, assignment, urls)
+    finally:
+        if pg is not None:
+            pg.close()
+    for name, wps in writes.items():
+        figures[f"gradebook writes/s ({name}, one submission's rows each)"] = wps
+    if not keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"n": n, "assignment": assignment, "workers": workers, "cores": os.cpu_count(),
+            "seconds": seconds, "figures": figures}
+
+
+def report(res: dict) -> str:
+    n, base = res["n"], res["seconds"]["sequential nbgrader autograde"]
+    lines = [f"grade {n} submissions of {res['assignment']} on {res['cores']} cores",
+             f"{'way':<46} {'seconds':>8} {'subs/min':>9} {'vs sequential':>14}"]
+    for way, sec in res["seconds"].items():
+        lines.append(f"{way:<46} {sec:>8.1f} {60 * n / sec:>9.1f} {base / sec:>13.2f}x")
+    lines += [f"  {k:<62} {v:10.2f}" for k, v in res["figures"].items()]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m grader.bench_scale", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-n", "--submissions", type=int, default=200)
+    p.add_argument("-a", "--assignment", default="normalization")
+    p.add_argument("-w", "--workers", type=int, default=2)
+    p.add_argument("--keep", help="build the course in this folder and keep it")
+    args = p.parse_args(argv)
+    if args.submissions < 1 or args.workers < 1:
+        p.error("--submissions and --workers must be at least 1")
+    if not (REPO / "source" / args.assignment).is_dir():
+        p.error(f"unknown assignment {args.assignment!r}")
+    print(report(run(args.submissions, args.assignment, args.workers, args.keep)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,326 @@
+"""The class command on Dask: ``python -m grader class --scheduler tcp://HOST:PORT``.
+
+One Dask task grades one submission. Workers need the course's Python environment (this
+repository installed, as on the TA's machine: nbgrader, the ``mlp-grader`` kernel, bubblewrap)
+but not the course's files:
+
+* the driver (the machine running ``python -m grader class``, holding the course) sends each
+  assignment's *bundle* once -- ``nbgrader_config.py``, ``source/<assignment>/`` (the source
+  notebook with its hidden tests, any extra files), a template SQLite gradebook holding the
+  assignment's cells (``nbgrader generate_assignment`` run in a scratch copy) and the
+  ``MLP_GRADER_*`` limits -- as a Dask future every task of that assignment depends on
+  (recomputed by the scheduler if the worker holding it dies);
+* each task carries one submitted folder as bytes; the worker writes a private temporary
+  course (its own temporary gradebook), runs nbgrader's ``autograde`` there through
+  ``NbGraderAPI`` (the same preprocessors, the same sandboxed grading kernel as a local run)
+  and returns the autograded folder's files and nbgrader's log; the temporary course is deleted;
+* the driver alone writes ``autograded/<student>/<assignment>/`` and the real gradebook (SQLite
+  or PostgreSQL), running nbgrader's own ``SaveAutoGrades``/``AssignLatePenalties`` on the
+  returned notebooks (``grader.gradebook.save_autograded``), so the rows equal a local run's.
+
+Hidden tests therefore travel in the task payload, to workers the TA runs (never to students'
+machines). On a worker they sit in the temporary course under ``/tmp``, which the grading
+kernel's bubblewrap sandbox replaces by an empty private ``/tmp`` (only the submission's own
+folder is mounted back), so student code cannot read them -- exactly as on the TA's machine,
+where ``source/`` is hidden the same way. Run the scheduler and workers on a network the TA
+controls: Dask's TCP transport is neither authenticated nor encrypted (use ``tls://`` with
+certificates across untrusted networks).
+
+Faults: a worker that dies (killed, out of memory, a crashing submission) takes its task with
+it; the scheduler runs the task again on another worker, and gives up after its
+``distributed.scheduler.allowed-failures`` deaths (``ALLOWED_FAILURES`` for ``--scheduler dask``;
+the cluster's own setting, default 3, otherwise): that submission is recorded failed and the
+class goes on. Nothing reaches the gradebook before a task's result is back, and the driver's
+write is idempotent (update-or-create), so a task that ran twice leaves one set of rows.
+An unreachable scheduler fails within ``CONNECT_TIMEOUT_S`` before anything is written.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
+from pathlib import Path
+
+CONNECT_TIMEOUT_S = 5
+WORKER_WAIT_S = 60
+ALLOWED_FAILURES = 2            # --scheduler dask: a task runs at most 3 times
+SKIP = {".ipynb_checkpoints", "__pycache__"}
+_LOCK = threading.Lock()        # one grading per worker process (cwd and environment are global)
+
+
+def _files_under(folder: Path) -> dict:
+    """``{relative posix path: bytes}`` of every file below ``folder``."""
+    out = {}
+    if not folder.is_dir():
+        return out
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder)
+        if p.is_file() and not SKIP & set(rel.parts):
+            out[rel.as_posix()] = p.read_bytes()
+    return out
+
+
+def _write_files(folder: Path, files: dict) -> None:
+    for rel, data in files.items():
+        dest = (folder / rel).resolve()
+        if not str(dest).startswith(str(folder.resolve()) + os.sep):
+            raise ValueError(f"refusing to write outside {folder}: {rel}")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+
+
+def _grading_env() -> dict:
+    return {k: v for k, v in os.environ.items()
+            if k.startswith("MLP_GRADER_") and k not in ("MLP_GRADER_COURSE_ROOT", "MLP_GRADER_INSIDE_SANDBOX")}
+
+
+def assignment_bundle(course_root: Path, assignment: str) -> dict:
+    """What a worker needs to grade ``assignment``, as bytes (built once per run, on the driver)."""
+    from grader.cli import PipelineError
+    config = (course_root / "nbgrader_config.py").read_bytes()
+    source = _files_under(course_root / "source" / assignment)
+    with tempfile.TemporaryDirectory(prefix="mlp-bundle-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "nbgrader_config.py").write_bytes(config)
+        _write_files(tmp / "source" / assignment, source)
+        env = dict(os.environ, TQDM_DISABLE="1")
+        env.pop("MLP_GRADEBOOK_URL", None)      # the template is a private SQLite file
+        env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
+        proc = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment,
+                               "--force", "--create"], cwd=tmp, env=env, capture_output=True, text=True)
+        if proc.returncode != 0 or not (tmp / "gradebook.db").exists():
+            raise PipelineError(f"could not record {assignment}'s cells for the workers "
+                                f"(nbgrader generate_assignment):\n{(proc.stdout + proc.stderr)[-3000:]}")
+        gradebook = (tmp / "gradebook.db").read_bytes()
+    h = hashlib.sha256(config)
+    for rel, data in source.items():
+        h.update(rel.encode() + b"\0" + data + b"\0")
+    return {"assignment": assignment, "config": config, "source": source, "gradebook": gradebook,
+            "env": _grading_env(), "digest": h.hexdigest()}
+
+
+# ---------------------------------------------------------------- worker side
+
+def _identity(x):
+    return x
+
+
+def grade_remote(bundle: dict, student: str, submitted: dict, attempts: int = 3) -> dict:
+    """A Dask task: autograde one submission in a private temporary course on this worker."""
+    with _LOCK:
+        return _grade_in_tempdir(bundle, student, submitted, attempts)
+
+
+def _sweep_dead_tempdirs() -> None:
+    """Remove the temporary courses of worker processes that were killed mid-task."""
+    for old in Path(tempfile.gettempdir()).glob("mlp-grade-*-*"):
+        pid = old.name.split("-")[2]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _grade_in_tempdir(bundle, student, submitted, attempts):
+    from grader.classgrade import failure_reason
+    from grader.cli import load_config
+    from grader.gradebook import patient_sqlite
+    t0 = time.perf_counter()
+    a = bundle["assignment"]
+    _sweep_dead_tempdirs()
+    tmp = Path(tempfile.mkdtemp(prefix=f"mlp-grade-{os.getpid()}-"))
+    saved_cwd = os.getcwd()
+    keys = set(bundle["env"]) | {"MLP_GRADEBOOK_URL", "MLP_GRADER_COURSE_ROOT", "PATH", "TQDM_DISABLE"}
+    saved_env = {k: os.environ.get(k) for k in keys}
+    try:
+        (tmp / "nbgrader_config.py").write_bytes(bundle["config"])
+        (tmp / "gradebook.db").write_bytes(bundle["gradebook"])
+        _write_files(tmp / "source" / a, bundle["source"])
+        _write_files(tmp / "submitted" / student / a, submitted)
+        os.environ.update(bundle["env"])
+        os.environ.pop("MLP_GRADEBOOK_URL", None)
+        os.environ["TQDM_DISABLE"] = "1"
+        # nbgrader runs `alembic` from PATH when it upgrades a gradebook
+        os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+        patient_sqlite()
+        cfg = load_config(tmp)
+        cfg.CourseDirectory.db_url = f"sqlite:///{tmp / 'gradebook.db'}"
+        cfg.CourseDirectory.root = str(tmp)
+        os.chdir(tmp)
+        from nbgrader.apps import NbGraderAPI
+        from nbgrader.coursedir import CourseDirectory
+        api = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
+        for attempt in range(attempts):
+            res = api.autograde(a, student, force=True, create=True)
+            log = (res.get("log") or "") + (res.get("error") or "")
+            transient = "database is locked" in log or attempt == 0
+            if res.get("success") or not transient or attempt == attempts - 1:
+                break
+            time.sleep(1 + attempt)
+        return {"success": bool(res.get("success")), "log": log[-6000:],
+                "reason": "" if res.get("success") else failure_reason(log),
+                "files": _files_under(tmp / "autograded" / student / a),
+                "seconds": round(time.perf_counter() - t0, 2), "worker": f"{os.uname().nodename}:{os.getpid()}"}
+    finally:
+        os.chdir(saved_cwd)
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- driver side
+
+def connect(scheduler: str, workers: int):
+    """``(client, cluster)``; raises PipelineError quickly when the scheduler cannot be reached."""
+    from grader.cli import PipelineError
+    try:
+        import dask
+        from dask.distributed import Client, LocalCluster
+    except ModuleNotFoundError as exc:
+        raise PipelineError(f"--scheduler needs `{exc.name}`: pip install -r requirements.txt") from None
+    if scheduler == "dask":
+        dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES})
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, host="127.0.0.1")
+        return Client(cluster), cluster
+    if "://" not in scheduler or scheduler.split("://", 1)[0] not in ("tcp", "tls", "ws", "wss", "inproc"):
+        raise PipelineError(f"--scheduler must be 'local', 'dask' or a Dask scheduler address such as "
+                            f"tcp://HOST:8786, got {scheduler!r}")
+    try:
+        client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s", set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise PipelineError(f"cannot reach the Dask scheduler at {scheduler} within {CONNECT_TIMEOUT_S} s "
+                            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
+                            "Start one (`dask scheduler`, then `dask worker ADDRESS --nthreads 1` on each "
+                            "machine), check the address, or drop --scheduler to grade on this machine. "
+                            "Nothing was graded or written.") from None
+    try:
+        client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+    except Exception:
+        client.close()
+        raise PipelineError(f"the Dask scheduler at {scheduler} has no workers (waited {WORKER_WAIT_S} s): "
+                            f"start some with `dask worker {scheduler} --nthreads 1`. Nothing was written.") from None
+    return client, None
+
+
+def _timestamp(course_root: Path, assignment: str, student: str):
+    path = course_root / "submitted" / student / assignment / "timestamp.txt"
+    if not path.is_file() or not path.read_text().strip():
+        return None
+    from nbgrader.utils import parse_utc
+    return parse_utc(path.read_text().strip())
+
+
+def record_result(course_root: Path, url: str, config, assignment: str, student: str, res: dict,
+                  digest: str):
+    """Write one worker's result: ``autograded/`` files, the gradebook rows, the state record."""
+    import nbformat
+    from grader import gradebook
+    from grader.classgrade import Outcome, _write_state, inspect_autograded
+    from grader.tamper import flags_in
+    dest = course_root / "autograded" / student / assignment
+    if dest.exists():
+        shutil.rmtree(dest)         # autograde --force replaces the folder
+    if res["files"]:
+        part = dest.with_name(f".{assignment}.part-{uuid.uuid4().hex[:8]}")
+        _write_files(part, res["files"])
+        os.replace(part, dest)
+    notebooks = {rel[:-len(".ipynb")]: nbformat.reads(data.decode(), as_version=4)
+                 for rel, data in res["files"].items() if rel.endswith(".ipynb") and "/" not in rel}
+    if res["success"]:
+        flagged = {name for name, nb in notebooks.items() if flags_in(nb)}
+        gradebook.save_autograded(url, config, assignment, student, notebooks,
+                                  _timestamp(course_root, assignment, student), flagged)
+    else:       # as nbgrader's autograde: the submission row exists, without grades
+        from nbgrader.api import Gradebook
+
+        def touch():
+            with Gradebook(url) as gb:
+                gb.update_or_create_submission(assignment, student)
+        gradebook.retrying(touch)
+    out = Outcome(assignment, student)
+    inspect_autograded(course_root, out, url)
+    if not res["success"] and out.status != "failed":
+        out.status, out.reason, out.log = "failed", res["reason"], res["log"]
+    out.seconds = res["seconds"]
+    _write_state(course_root, out, digest)
+    return out
+
+
+def grade_with_dask(course_root: Path, todo, scheduler: str, workers: int = 2,
+                    show_progress: bool = True) -> list:
+    """Grade ``todo`` [(assignment, student)] on a Dask cluster; returns one Outcome each."""
+    from distributed import as_completed
+    from distributed.client import FutureCancelledError
+    from distributed.comm.core import CommClosedError
+    from distributed.scheduler import KilledWorker
+    from grader.classgrade import CRASHED, Outcome, _prepare_gradebook, _write_state, submission_digest
+    from grader.cli import PipelineError, load_config
+    client, cluster = connect(scheduler, workers)       # before anything is written
+    done = []
+    try:
+        url = _prepare_gradebook(course_root, todo)
+        config = load_config(course_root)
+        bundles = {}
+        for a in sorted({a for a, _ in todo}):
+            b = assignment_bundle(course_root, a)
+            bundles[a] = client.submit(_identity, b, key=f"mlp-bundle-{a}-{b['digest'][:16]}")
+        window = max(8, 4 * max(1, sum(client.nthreads().values())))
+        pending, active, ac = deque(todo), {}, as_completed(loop=client.loop)
+
+        def submit(k):
+            """Send the next ``k`` submissions in one batch (one graph update)."""
+            batch = [pending.popleft() for _ in range(min(k, len(pending)))]
+            if not batch:
+                return
+            digests = [submission_digest(course_root, a, s) for a, s in batch]
+            files = [_files_under(course_root / "submitted" / s / a) for a, s in batch]
+            # one key prefix for every grading task and the first window sent at once: Dask then
+            # treats them as one large group of root-ish tasks and queues them on the scheduler
+            # (worker-saturation) instead of piling them onto workers, where a crashing one would
+            # take the others down with it
+            futs = client.map(grade_remote, [bundles[a] for a, _ in batch], [s for _, s in batch], files,
+                              pure=False, key=[f"mlp-grade-{uuid.uuid4().hex}" for _ in batch])
+            for fut, (a, s), digest in zip(futs, batch, digests):
+                active[fut] = (a, s, digest)
+                ac.add(fut)
+
+        submit(window)
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(todo), desc="autograde", unit="sub",
+                   disable=not show_progress or bool(os.environ.get("TQDM_DISABLE")))
+        for fut in ac:
+            a, s, digest = active.pop(fut)
+            try:
+                res = fut.result()
+            except KilledWorker:
+                out = Outcome(a, s, status="failed", reason=f"{CRASHED} (a crash or the worker's memory "
+                                                            "limit); not retried further, nor by --resume")
+                _write_state(course_root, out, digest)
+            except (FutureCancelledError, CommClosedError) as exc:
+                raise PipelineError(f"lost the Dask scheduler at {scheduler} ({type(exc).__name__}: {exc}); "
+                                    "what finished is saved: rerun with --resume") from None
+            except Exception as exc:        # the task itself raised (a worker without bwrap, ...)
+                out = Outcome(a, s, status="failed", reason=f"on the worker: {type(exc).__name__}: "
+                                                            f"{str(exc)[:300]}")
+            else:
+                out = record_result(course_root, url, config, a, s, res, digest)
+            done.append(out)
+            bar.update(1)
+            fut.release()
+            if pending:
+                submit(1)
+        bar.close()
+        return done
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

@@ -1,0 +1,215 @@
+"""The class command on a real Dask cluster: ``python -m grader class --scheduler tcp://...``.
+
+A scheduler and two workers are started here as separate processes with the ``dask`` command
+line, on 127.0.0.1 only. The workers get the submissions as bytes and grade them in their own
+temporary courses; the driver writes ``autograded/`` and the gradebook. The scores must be the
+sample class's designed scores; faults (a killed worker, a crashing submission, no scheduler)
+must leave every gradebook row present exactly once, or nothing written at all.
+"""
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import REPO, copy_course
+from grader import classgrade, samples
+from grader.gradebook import dump_rows
+
+pytest.importorskip("distributed")
+DASK = str(Path(sys.executable).with_name("dask"))
+SPEC = REPO / "tests" / "samples" / "normalization.json"
+WORKER_MEMORY = "450MB"          # a grading worker process stays near 200 MB
+CRASH_MB = 160                   # the crashing submission: larger than a worker may hold twice
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    """``dask scheduler`` + ``dask worker`` processes on 127.0.0.1 (each in its own session)."""
+
+    def __init__(self, tmp: Path, n_workers: int = 2):
+        self.port = _free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        env = dict(os.environ,
+                   # a task whose worker died twice is given up (KilledWorker); one task per worker
+                   # thread at a time, so a crashing task takes no innocent one with it
+                   DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="1",
+                   DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION="1.0")
+        self.logs = tmp / "dask-logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.procs = [self._start([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(self.port),
+                                   "--no-dashboard"], "scheduler", env)]
+        self.workers = [self._start([DASK, "worker", self.address, "--nworkers", "1", "--nthreads", "1",
+                                     "--host", "127.0.0.1", "--no-dashboard", "--memory-limit", WORKER_MEMORY,
+                                     "--local-directory", str(tmp / f"dask-w{i}")], f"worker{i}", env)
+                        for i in range(n_workers)]
+        self.procs += self.workers
+        self._wait_for_workers(n_workers)
+
+    def _start(self, cmd, name, env):
+        log = open(self.logs / f"{name}.log", "w")
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+    def _wait_for_workers(self, n, timeout=180):
+        from distributed import Client
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                with Client(self.address, timeout="5s") as c:
+                    c.wait_for_workers(n, timeout=timeout)
+                    return
+            except OSError:
+                time.sleep(1)
+        raise RuntimeError(f"the test cluster did not start; see {self.logs}")
+
+    def worker_process(self, k: int):
+        """The worker process (child of the ``dask worker`` nanny) of worker ``k``."""
+        import psutil
+        kids = [c for c in psutil.Process(self.workers[k].pid).children()
+                if "spawn_main" in " ".join(c.cmdline()) and "resource_tracker" not in " ".join(c.cmdline())]
+        return kids[0] if kids else None
+
+    def stop(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = Cluster(tmp_path_factory.mktemp("cluster"))
+    yield c
+    c.stop()
+
+
+def _run_class(course, *extra, timeout=900):
+    return subprocess.run([sys.executable, "-m", "grader", "class", "--course", str(course), *extra],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _course(tmp_path, n_synthetic=None):
+    course = copy_course(tmp_path / "course", ["normalization"])
+    subprocess.run([sys.executable, "-m", "grader", "release", "--course", str(course)],
+                   check=True, capture_output=True)
+    if n_synthetic:
+        expected = samples.synthetic_class(course, [SPEC], n_synthetic)
+    else:
+        expected = samples.write_class(course, [SPEC])
+    return course, expected
+
+
+def _check_rows(course, expected):
+    rows = dump_rows(f"sqlite:///{course / 'gradebook.db'}")       # raises on a duplicate row
+    got = {(s, a): score for (a, s), (score, _mx, _fl) in rows["submissions"].items()}
+    assert got == {k: float(v) for k, v in expected.items()}, "scores differ from the designed ones"
+    n_cells = len({k[3] for k in rows["grades"]})
+    assert n_cells >= 2 and len(rows["grades"]) == n_cells * len(expected), "a grade row is missing"
+    return rows
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.slow
+def test_scheduler_grades_class_and_survives_a_crashing_submission(tmp_path, isolated_env, cluster):
+    course, expected = _course(tmp_path)
+    # a submission that kills whichever worker process grades it (it outgrows the worker's memory
+    # limit; the nanny kills the process), on both workers: recorded failed, the class goes on
+    crash = course / "submitted" / "crash-huge" / "normalization"
+    crash.mkdir(parents=True)
+    nb = nbformat.read(course / "submitted" / "correct" / "normalization" / "normalization.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("x" * (CRASH_MB * 2**20)))
+    nbformat.write(nb, crash / "normalization.ipynb")
+
+    proc = _run_class(course, "--scheduler", cluster.address)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-5000:]
+    n = len(expected) + 1
+    assert f"{n} submissions: {n - 1} graded, 0 timed out, 0 flagged, 1 failed" in proc.stdout, proc.stdout
+    assert "normalization/crash-huge: its grading worker died every time" in proc.stdout
+
+    rows = _check_rows(course, expected)            # the crasher left no row; the rest are exact
+    assert rows["students"] == {s for s, _ in expected} | {"crash-huge"}
+    assert not rows["submissions"].get(("normalization", "correct"))[2], "nothing was flagged"
+    for student, a in expected:
+        assert (course / "autograded" / student / a / "normalization.ipynb").is_file()
+        assert list((course / "feedback" / student / a).glob("*.html")), f"no feedback for {student}"
+    assert not (course / "autograded" / "crash-huge").exists()
+    state = json.loads((course / classgrade.STATE_DIR / "normalization" / "crash-huge.json").read_text())
+    assert state["status"] == "failed"
+
+    # --resume: everything is recorded, nothing is sent to the cluster again
+    records = {p: p.stat().st_mtime_ns for p in (course / classgrade.STATE_DIR).glob("*/*.json")}
+    again = _run_class(course, "--scheduler", cluster.address, "--resume")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"{n} submissions: {n - 1} graded, 0 timed out, 0 flagged, 1 failed" in again.stdout
+    assert {p: p.stat().st_mtime_ns for p in records} == records, "--resume graded a submission again"
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_run_tasks_run_elsewhere(tmp_path, isolated_env, cluster):
+    course, expected = _course(tmp_path, n_synthetic=6)
+    proc = subprocess.Popen([sys.executable, "-m", "grader", "class", "--course", str(course),
+                             "--scheduler", cluster.address], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    # wait until worker 1 is grading (its grading kernel runs), then kill its process outright
+    deadline, killed = time.time() + 600, None
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            w = cluster.worker_process(1)
+            grading = w is not None and bool(w.children())      # its grading kernel runs
+        except Exception:       # a process that just exited
+            w, grading = None, False
+        if grading:
+            killed = w.pid
+            os.kill(w.pid, signal.SIGKILL)
+            break
+        time.sleep(0.2)
+    out, err = proc.communicate(timeout=900)
+    assert killed, "the kill must land while worker 1 grades"
+    assert proc.returncode == 0, out + err[-5000:]
+    assert f"{len(expected)} submissions: {len(expected)} graded" in out, out
+    _check_rows(course, expected)                    # every row once, scores exact
+    # the nanny restarted worker 1; the cluster is whole again for whatever runs next
+    cluster._wait_for_workers(2)
+
+
+def test_unreachable_scheduler_fails_fast_and_writes_nothing(tmp_path):
+    course = copy_course(tmp_path / "course", ["normalization"])
+    subprocess.run([sys.executable, "-m", "grader", "release", "--course", str(course)],
+                   check=True, capture_output=True)
+    samples.write_class(course, [SPEC])
+    before = _sha(course / "gradebook.db")
+    t0 = time.time()
+    proc = _run_class(course, "--scheduler", f"tcp://127.0.0.1:{_free_port()}", timeout=120)
+    took = time.time() - t0
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:" in proc.stderr
+    assert "Nothing was graded or written" in proc.stderr
+    assert took < 60, f"took {took:.0f} s to give up"      # 5 s connect timeout + interpreter start-up
+    assert _sha(course / "gradebook.db") == before
+    assert not (course / "autograded").exists() and not (course / classgrade.STATE_DIR).exists()
+
+
+def test_scheduler_option_rejects_a_bad_address(tmp_path):
+    course = copy_course(tmp_path / "course", ["normalization"])
+    proc = _run_class(course, "--scheduler", "localhost:8786", timeout=60)
+    assert proc.returncode == 2 and "--scheduler must be 'local', 'dask' or tcp://HOST:PORT" in proc.stderr
