@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -80,14 +79,8 @@ class DaskProcesses:
         self.startup_s = time.perf_counter() - t0
 
     def close(self):
-        for p in self.procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+        from grader.distributed import stop_process_groups
+        stop_process_groups(self.procs)
 
 
 def _noop(payload):

@@ -140,20 +140,28 @@ def _init_worker(course_root: str) -> None:
     _API = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
 
 
+def autograde_with_retries(api, assignment: str, student: str, attempts: int = 3):
+    """``NbGraderAPI.autograde`` of one submission, tried again when it may pass next time.
+
+    The gradebook busy beyond its timeout, or a kernel that failed to start on a loaded
+    machine, is worth another try; a broken notebook fails the same way again (cheaply).
+    Returns ``(nbgrader's result dict, its log and error text)``."""
+    for attempt in range(attempts):
+        res = api.autograde(assignment, student, force=True, create=True)
+        log = (res.get("log") or "") + (res.get("error") or "")
+        transient = "database is locked" in log or attempt == 0
+        if res.get("success") or not transient or attempt == attempts - 1:
+            break
+        time.sleep(1 + attempt)
+    return res, log
+
+
 def grade_one(assignment: str, student: str, attempts: int = 3) -> Outcome:
     """Autograde one submission in this worker (``_init_worker`` ran first)."""
     t0 = time.perf_counter()
     digest = submission_digest(_ROOT, assignment, student)
     out = Outcome(assignment, student)
-    for attempt in range(attempts):
-        res = _API.autograde(assignment, student, force=True, create=True)
-        log = (res.get("log") or "") + (res.get("error") or "")
-        # the gradebook busy beyond its timeout, or a kernel that failed to start on a loaded
-        # machine, is worth another try; a broken notebook fails the same way again (cheaply)
-        transient = "database is locked" in log or attempt == 0
-        if res.get("success") or not transient or attempt == attempts - 1:
-            break
-        time.sleep(1 + attempt)
+    res, log = autograde_with_retries(_API, assignment, student, attempts)
     inspect_autograded(_ROOT, out, _API.coursedir.db_url)   # a missing notebook says more than nbgrader's error
     if not res.get("success") and out.status != "failed":
         out.status, out.reason, out.log = "failed", failure_reason(log), log[-6000:]

@@ -55,6 +55,21 @@ SKIP = {".ipynb_checkpoints", "__pycache__"}
 _LOCK = threading.Lock()        # one grading per worker process (cwd and environment are global)
 
 
+def stop_process_groups(procs, timeout: float = 30) -> None:
+    """Stop processes started with ``start_new_session=True`` (a Dask scheduler, its workers and
+    their children): SIGTERM to each group, newest first, then SIGKILL what still runs."""
+    import signal
+    for p in reversed(procs):
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
 def _files_under(folder: Path) -> dict:
     """``{relative posix path: bytes}`` of every file below ``folder``."""
     out = {}
@@ -127,7 +142,7 @@ def _sweep_dead_tempdirs() -> None:
 
 
 def _grade_in_tempdir(bundle, student, submitted, attempts):
-    from grader.classgrade import failure_reason
+    from grader.classgrade import autograde_with_retries, failure_reason
     from grader.cli import load_config
     from grader.gradebook import patient_sqlite
     t0 = time.perf_counter()
@@ -155,13 +170,7 @@ def _grade_in_tempdir(bundle, student, submitted, attempts):
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
         api = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
-        for attempt in range(attempts):
-            res = api.autograde(a, student, force=True, create=True)
-            log = (res.get("log") or "") + (res.get("error") or "")
-            transient = "database is locked" in log or attempt == 0
-            if res.get("success") or not transient or attempt == attempts - 1:
-                break
-            time.sleep(1 + attempt)
+        res, log = autograde_with_retries(api, a, student, attempts)
         return {"success": bool(res.get("success")), "log": log[-6000:],
                 "reason": "" if res.get("success") else failure_reason(log),
                 "files": _files_under(tmp / "autograded" / student / a),

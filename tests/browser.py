@@ -117,3 +117,15 @@ def run_all(page) -> None:
     page.locator(".jp-Notebook").first.click()
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+
+
+def run_all_without_errors(page) -> None:
+    """Run every cell of the visible notebook, wait for the kernel, and fail with the first
+    two tracebacks if any cell printed one."""
+    import re
+    run_all(page)
+    time.sleep(1)
+    wait_kernel_idle(page)
+    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    texts = [t for t in errors.all_inner_texts() if re.search(r"Traceback|Error\b", t)]
+    assert not texts, f"cells show errors: {texts[:2]}"

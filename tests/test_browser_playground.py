@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from browser import Lab, cleared_copy, run_all, wait_kernel_idle
+from browser import Lab, cleared_copy, run_all_without_errors
 from conftest import REPO
 from test_browser import browser, page  # noqa: F401  (fixtures: Chromium, one page per test + screenshot)
 
@@ -50,12 +50,7 @@ def test_playground_plays_and_learning_rate_changes_the_boundary(lab, page):  # 
     lab.open(page, f"course/{NOTEBOOK}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     page.wait_for_function("() => document.body.innerText.includes('Idle')", timeout=120_000)
-    run_all(page)
-    time.sleep(1)
-    wait_kernel_idle(page)
-    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-    texts = [t for t in errors.all_inner_texts() if re.search(r"Traceback|Error\b", t)]
-    assert not texts, f"cells show errors: {texts[:2]}"
+    run_all_without_errors(page)
 
     play = page.locator(".widget-play").first
     play.scroll_into_view_if_needed()

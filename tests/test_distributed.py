@@ -21,6 +21,7 @@ import pytest
 
 from conftest import REPO, copy_course
 from grader import classgrade, samples
+from grader.distributed import stop_process_groups
 from grader.gradebook import dump_rows
 
 pytest.importorskip("distributed")
@@ -82,15 +83,7 @@ class Cluster:
         return kids[0] if kids else None
 
     def stop(self):
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+        stop_process_groups(self.procs)
 
 
 @pytest.fixture(scope="module")
