@@ -76,6 +76,7 @@ def test_class_command_grades_every_submission_concurrently(tmp_path, isolated_e
     assert "normalization/hostile-infinite-loop: normalization.ipynb:cell" in out
     assert "normalization/tamper-edit-tests: normalization.ipynb: test cell `test_zscore_visible` was edited" in out
     assert "normalization/wrong-file-name: missing notebook normalization.ipynb" in out
+    assert "To connect another client" not in out + proc.stderr, "grading kernels print their banner"
 
     subs, dups = _db_rows(course)
     assert len(subs) == len(set(subs)) == n, "one submission row per (student, assignment)"
