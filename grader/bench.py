@@ -129,13 +129,27 @@ def run(n: int = 40, assignment: str = "normalization", workers: int = 2,
             "seconds": results, "parts": parts}
 
 
+def ways_table(n: int, seconds: dict, base: float, width: int) -> list:
+    """Lines of the table: each way's seconds, submissions per minute and speed-up over ``base``."""
+    lines = [f"{'way':<{width}} {'seconds':>8} {'subs/min':>9} {'vs sequential':>14}"]
+    for way, sec in seconds.items():
+        lines.append(f"{way:<{width}} {sec:>8.1f} {60 * n / sec:>9.1f} {base / sec:>13.2f}x")
+    return lines
+
+
+def check_args(p: argparse.ArgumentParser, args) -> None:
+    """Exit with argparse's usage error on a count below 1 or an unknown assignment."""
+    if args.submissions < 1 or args.workers < 1:
+        p.error("--submissions and --workers must be at least 1")
+    if not (REPO / "source" / args.assignment).is_dir():
+        known = sorted(d.name for d in (REPO / "source").iterdir() if d.is_dir())
+        p.error(f"unknown assignment {args.assignment!r}; source/ has: {', '.join(known)}")
+
+
 def report(res: dict) -> str:
     n = res["n"]
-    base = res["seconds"]["sequential"]
     lines = [f"autograde {n} submissions of {res['assignment']} on {res['cores']} cores",
-             f"{'way':<28} {'seconds':>8} {'subs/min':>9} {'vs sequential':>14}"]
-    for way, sec in res["seconds"].items():
-        lines.append(f"{way:<28} {sec:>8.1f} {60 * n / sec:>9.1f} {base / sec:>13.2f}x")
+             *ways_table(n, res["seconds"], res["seconds"]["sequential"], 28)]
     sb = [k for k in res["seconds"] if "NO sandbox" in k]
     if sb:
         confined = res["seconds"][sb[0].replace(", NO sandbox", "")]
@@ -156,10 +170,7 @@ def main(argv=None) -> int:
                    help="also time one nbgrader call per student (slow)")
     p.add_argument("--keep", help="build the course in this folder and keep it")
     args = p.parse_args(argv)
-    if args.submissions < 1 or args.workers < 1:
-        p.error("--submissions and --workers must be at least 1")
-    if not (REPO / "source" / args.assignment).is_dir():
-        p.error(f"unknown assignment {args.assignment!r}")
+    check_args(p, args)
     print(report(run(args.submissions, args.assignment, args.workers, args.per_student, args.keep)))
     return 0
 

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from grader import cli, samples
+from grader.bench import check_args, ways_table
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -118,10 +119,13 @@ class TempPostgres:
             pw = pwd.getpwnam("postgres")
             os.chown(self.base, pw.pw_uid, pw.pw_gid)
             self.prefix, self.user = ["runuser", "-u", "postgres", "--"], "postgres"
-        self._run("initdb", "-D", str(self.base / "data"), "-U", self.user, "--auth=trust", "--no-sync")
-        self._run("pg_ctl", "-D", str(self.base / "data"), "-l", str(self.base / "log"), "-w", "-o",
-                  f"-h 127.0.0.1 -p {self.port} -c unix_socket_directories=''", "start")
-        self.started = True
+        try:
+            self._run("initdb", "-D", str(self.base / "data"), "-U", self.user, "--auth=trust", "--no-sync")
+            self._run("pg_ctl", "-D", str(self.base / "data"), "-l", str(self.base / "log"), "-w", "-o",
+                      f"-h 127.0.0.1 -p {self.port} -c unix_socket_directories=''", "start")
+        except BaseException:
+            shutil.rmtree(self.base, ignore_errors=True)    # a server that never started: no folder left
+            raise
 
     def _run(self, *cmd):
         subprocess.run(self.prefix + [str(self.bin / cmd[0]), *cmd[1:]], check=True, capture_output=True)
@@ -207,20 +211,18 @@ def run(n: int = 200, assignment: str = "normalization", workers: int = 2, keep:
         sum(len(v) for v in bundle["source"].values())
 
     # the driver's work per submission: the autograded folder and the gradebook rows
-    import nbformat
     from grader import distributed, gradebook
     folder = next((course / "autograded").glob(f"*/{assignment}"))
+    student = folder.parent.name
     res = {"success": True, "log": "", "reason": "", "seconds": 0.0,
            "files": distributed._files_under(folder)}
     config = cli.load_config(course)
     gradebook.patient_sqlite()
     t0, k = time.perf_counter(), 30
-    for i in range(k):
-        student = folder.parent.name
+    for _ in range(k):
         distributed.record_result(course, url, config, assignment, student, res,
                                   classgrade.submission_digest(course, assignment, student))
     figures["driver: write one result (files + rows + state), ms"] = 1000 * (time.perf_counter() - t0) / k
-    del nbformat
 
     urls = {"SQLite": url}
     pg = None
@@ -246,11 +248,9 @@ def run(n: int = 200, assignment: str = "normalization", workers: int = 2, keep:
 
 
 def report(res: dict) -> str:
-    n, base = res["n"], res["seconds"]["sequential nbgrader autograde"]
+    n = res["n"]
     lines = [f"grade {n} submissions of {res['assignment']} on {res['cores']} cores",
-             f"{'way':<46} {'seconds':>8} {'subs/min':>9} {'vs sequential':>14}"]
-    for way, sec in res["seconds"].items():
-        lines.append(f"{way:<46} {sec:>8.1f} {60 * n / sec:>9.1f} {base / sec:>13.2f}x")
+             *ways_table(n, res["seconds"], res["seconds"]["sequential nbgrader autograde"], 46)]
     lines += [f"  {k:<62} {v:10.2f}" for k, v in res["figures"].items()]
     return "\n".join(lines)
 
@@ -263,10 +263,7 @@ def main(argv=None) -> int:
     p.add_argument("-w", "--workers", type=int, default=2)
     p.add_argument("--keep", help="build the course in this folder and keep it")
     args = p.parse_args(argv)
-    if args.submissions < 1 or args.workers < 1:
-        p.error("--submissions and --workers must be at least 1")
-    if not (REPO / "source" / args.assignment).is_dir():
-        p.error(f"unknown assignment {args.assignment!r}")
+    check_args(p, args)
     print(report(run(args.submissions, args.assignment, args.workers, args.keep)))
     return 0
 

@@ -9,7 +9,7 @@ the same grading kernel, the same gradebook as the CLI).
 
 The SQLite gradebook is shared. SQLite itself serializes writers (one write
 transaction at a time, whole-file lock); each worker's connections wait up to
-``BUSY_TIMEOUT_S`` for that lock instead of failing after SQLite's default 5 s,
+``grader.gradebook.BUSY_TIMEOUT_S`` for that lock instead of failing after SQLite's default 5 s,
 and a submission whose grading still hits "database is locked" is graded again
 (autograde with ``force`` is idempotent). ``tests/test_classgrade.py`` runs
 workers concurrently and checks every row.
@@ -43,7 +43,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-BUSY_TIMEOUT_S = 300
 STATE_DIR = ".grader_state"
 TIMEOUT_MARKERS = ("CellTimeoutError", "Cell execution timed out", "TimeoutError")
 CRASHED = "its grading worker died every time it ran it"    # grader/distributed.py: KilledWorker
@@ -119,12 +118,6 @@ _API = None
 _ROOT: Path | None = None
 
 
-def _patient_sqlite() -> None:
-    """Make every gradebook connection wait for SQLite's write lock instead of failing."""
-    from grader.gradebook import patient_sqlite
-    patient_sqlite()
-
-
 def _init_worker(course_root: str) -> None:
     global _API, _ROOT
     os.environ.setdefault("TQDM_DISABLE", "1")
@@ -132,7 +125,8 @@ def _init_worker(course_root: str) -> None:
     os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
     _ROOT = Path(course_root)
     os.chdir(_ROOT)
-    _patient_sqlite()
+    from grader.gradebook import patient_sqlite
+    patient_sqlite()        # wait for SQLite's write lock instead of failing after 5 s
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
     from grader.cli import load_config

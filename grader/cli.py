@@ -227,9 +227,10 @@ def main(argv=None) -> int:
     if args.students < 1:
         print(f"error: --students must be at least 1, got {args.students}", file=sys.stderr)
         return 2
-    if args.scheduler not in ("local", "dask") and "://" not in args.scheduler:
-        print(f"error: --scheduler must be 'local', 'dask' or tcp://HOST:PORT, got {args.scheduler!r}",
-              file=sys.stderr)
+    from grader.distributed import SCHEMES, is_scheduler_address
+    if args.scheduler not in ("local", "dask") and not is_scheduler_address(args.scheduler):
+        print(f"error: --scheduler must be 'local', 'dask' or a Dask scheduler address "
+              f"({', '.join(s + '://HOST:PORT' for s in SCHEMES)}), got {args.scheduler!r}", file=sys.stderr)
         return 2
     root = Path(args.course).resolve()
     if not (root / "nbgrader_config.py").is_file():

@@ -49,6 +49,13 @@ from collections import deque
 from pathlib import Path
 
 CONNECT_TIMEOUT_S = 5
+SCHEMES = ("tcp", "tls", "ws", "wss", "inproc")   # Dask's transports
+
+
+def is_scheduler_address(address: str) -> bool:
+    """``tcp://HOST:PORT`` and the other addresses a Dask client can connect to."""
+    return "://" in address and address.split("://", 1)[0] in SCHEMES
+
 WORKER_WAIT_S = 60
 ALLOWED_FAILURES = 2            # --scheduler dask: a task runs at most 3 times
 SKIP = {".ipynb_checkpoints", "__pycache__"}
@@ -200,7 +207,7 @@ def connect(scheduler: str, workers: int):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, host="127.0.0.1")
         return Client(cluster), cluster
-    if "://" not in scheduler or scheduler.split("://", 1)[0] not in ("tcp", "tls", "ws", "wss", "inproc"):
+    if not is_scheduler_address(scheduler):
         raise PipelineError(f"--scheduler must be 'local', 'dask' or a Dask scheduler address such as "
                             f"tcp://HOST:8786, got {scheduler!r}")
     try:

@@ -13,7 +13,6 @@ write (``save_autograded`` is idempotent: it updates the rows it finds).
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -191,12 +190,6 @@ def writes_per_second(url: str, assignment: str, notebooks: dict, n: int = 50, c
     for k in range(n):
         save_autograded(url, config, assignment, f"{prefix}{k:05d}", notebooks)
     return n / (time.perf_counter() - t0)
-
-
-def env_without_url() -> dict:
-    env = dict(os.environ)
-    env.pop("MLP_GRADEBOOK_URL", None)
-    return env
 
 
 def dump_rows(url: str) -> dict:

@@ -61,3 +61,11 @@ def run_in_grading_kernel(folder: Path, code: str, env: dict | None = None, time
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (servers the tests start)."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from utils import checks
-from utils.checks import CheckError, assert_close, assert_raises, check_gradient, numeric_gradient, rel_error
+from utils.checks import (CheckError, assert_close, assert_raises, check_choice, check_gradient, numeric_gradient,
+                          rel_error)
 
 
 def test_rel_error_known_values():
@@ -85,9 +86,6 @@ def test_assert_close_scalars_and_underflow():
 
 
 # --- check_choice (multiple-choice quiz answers) -------------------------------------------
-from utils.checks import check_choice  # noqa: E402
-
-
 def test_check_choice_accepts_sets_and_returns_frozenset():
     assert check_choice({"b", "d"}, "abcd", "answer_q1") == frozenset({"b", "d"})
     assert check_choice(frozenset({"a"}), "abcd", n=1) == frozenset({"a"})

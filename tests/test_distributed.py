@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import REPO, copy_course
+from conftest import REPO, copy_course, free_port
 from grader import classgrade, samples
 from grader.distributed import stop_process_groups
 from grader.gradebook import dump_rows
@@ -31,17 +30,11 @@ WORKER_MEMORY = "450MB"          # a grading worker process stays near 200 MB
 CRASH_MB = 160                   # the crashing submission: larger than a worker may hold twice
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Cluster:
     """``dask scheduler`` + ``dask worker`` processes on 127.0.0.1 (each in its own session)."""
 
     def __init__(self, tmp: Path, n_workers: int = 2):
-        self.port = _free_port()
+        self.port = free_port()
         self.address = f"tcp://127.0.0.1:{self.port}"
         env = dict(os.environ,
                    # a task whose worker died twice is given up (KilledWorker); one task per worker
@@ -192,7 +185,7 @@ def test_unreachable_scheduler_fails_fast_and_writes_nothing(tmp_path):
     samples.write_class(course, [SPEC])
     before = _sha(course / "gradebook.db")
     t0 = time.time()
-    proc = _run_class(course, "--scheduler", f"tcp://127.0.0.1:{_free_port()}", timeout=120)
+    proc = _run_class(course, "--scheduler", f"tcp://127.0.0.1:{free_port()}", timeout=120)
     took = time.time() - t0
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:" in proc.stderr
@@ -204,5 +197,8 @@ def test_unreachable_scheduler_fails_fast_and_writes_nothing(tmp_path):
 
 def test_scheduler_option_rejects_a_bad_address(tmp_path):
     course = copy_course(tmp_path / "course", ["normalization"])
-    proc = _run_class(course, "--scheduler", "localhost:8786", timeout=60)
-    assert proc.returncode == 2 and "--scheduler must be 'local', 'dask' or tcp://HOST:PORT" in proc.stderr
+    for bad in ("localhost:8786", "http://localhost:8786"):   # no scheme; not one of Dask's transports
+        proc = _run_class(course, "--scheduler", bad, timeout=60)
+        assert proc.returncode == 2, proc.stderr
+        assert "--scheduler must be 'local', 'dask' or a Dask scheduler address (tcp://HOST:PORT" in proc.stderr
+        assert f"got {bad!r}" in proc.stderr

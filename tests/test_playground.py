@@ -172,7 +172,9 @@ class _NnTs:
                     if self.dead[l][i, j] or not self.nW[l][i, j]:
                         continue
                     w = self.W[l][i, j]
-                    rder = 0.0 if reg == "none" else (w if reg == "L2" else (-1.0 if w < 0 else 1.0))
+                    # nn.ts: L1.der = w < 0 ? -1 : (w > 0 ? 1 : 0), L2.der = w; taken before the update
+                    l1 = -1.0 if w < 0 else (1.0 if w > 0 else 0.0)
+                    rder = 0.0 if reg == "none" else (w if reg == "L2" else l1)
                     w = w - lr / self.nW[l][i, j] * self.accW[l][i, j]
                     new = w - lr * rate * rder
                     if reg == "L1" and w * new < 0:
@@ -195,6 +197,7 @@ def test_steps_match_point_by_point_nn_ts(reg, rate, act, bs):
            "regularization": reg, "regularization_rate": rate, "batch_size": bs, "learning_rate": 0.3,
            "train_percent": 10}  # 50 training points; 50 % 7 = 1 and 50 % 3 = 2 carry into the next step
     net = pg.Playground(cfg)
+    net.weights[1][0, 0] = 0.0  # a live weight at exactly 0: L1's derivative there is 0, not +1 or -1
     ref = _NnTs(net, act)
     for _ in range(3):
         net.step(1)
@@ -237,10 +240,14 @@ def test_defaults_are_the_playgrounds():
     ({"learning_rat": 0.1}, ["unknown config key", "'learning_rat'", "learning_rate"]),
     ({"dataset": "spirals"}, ["config['dataset']", "'spirals'", "'spiral'", "'circle'"]),
     ({"activation": "ReLU"}, ["config['activation']", "'relu'", "'tanh'"]),
-    ({"hidden_layers": [9]}, ["config['hidden_layers']", "1 to 8"]),
-    ({"hidden_layers": [2] * 7}, ["config['hidden_layers']", "0 to 6"]),
+    ({"hidden_layers": [9]}, ["config['hidden_layers']", "(9 units)", "1 to 8"]),
+    ({"hidden_layers": [4, 2.0]}, ["config['hidden_layers']", "(2.0 units)", "integers"]),
+    ({"hidden_layers": [2] * 7}, ["config['hidden_layers']", "(7 layers)", "0 to 6"]),
     ({"hidden_layers": 4}, ["config['hidden_layers']", "list"]),
-    ({"features": ["x", "y"]}, ["config['features']", "'x1'", "'sin x2'"]),
+    ({"features": ["x", "y"]}, ["config['features']", "unknown: ['x', 'y']", "'x1'", "'sin x2'"]),
+    ({"features": ["x1", "X2"]}, ["config['features']", "unknown: ['X2']", "'x2'"]),
+    ({"features": ["x1", "x2", "x1"]}, ["config['features']", "repeated: ['x1']", "distinct"]),
+    ({"features": "x1"}, ["config['features']", "list"]),
     ({"features": []}, ["config['features']", "non-empty"]),
     ({"learning_rate": 0}, ["config['learning_rate']", "positive"]),
     ({"learning_rate": "0.1"}, ["config['learning_rate']", "positive"]),
@@ -317,6 +324,9 @@ def test_colorize_is_the_playgrounds_scale():
     np.testing.assert_array_equal(pg.colorize([-1, 0, 1, -5, 5]),
                                   [[0xF5, 0x93, 0x22], [0xE8, 0xEA, 0xEB], [0x08, 0x77, 0xBD],
                                    [0xF5, 0x93, 0x22], [0x08, 0x77, 0xBD]])
+    # halfway, by hand: (#e8eaeb + #0877bd) / 2 = (120, 176.5, 212) and (#e8eaeb + #f59322) / 2 =
+    # (238.5, 190.5, 134.5), rounded half up as d3's interpolateRgb (Math.round) does
+    np.testing.assert_array_equal(pg.colorize([0.5, -0.5]), [[120, 177, 212], [239, 191, 135]])
 
 
 def test_render_pngs():

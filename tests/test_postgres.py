@@ -8,7 +8,6 @@ row, then stops the server and deletes its folder.
 """
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, copy_course
+from conftest import REPO, copy_course, free_port
 from grader import samples
 from grader.gradebook import dump_rows
 
@@ -27,12 +26,6 @@ if PG_BIN is None and shutil.which("initdb"):
 pytestmark = pytest.mark.skipif(PG_BIN is None, reason="PostgreSQL server binaries (initdb, pg_ctl) are not "
                                 "installed: apt-get install postgresql")
 SPEC = REPO / "tests" / "samples" / "normalization.json"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -50,7 +43,7 @@ def postgres():
     else:
         prefix = []
     base = Path(tempfile.mkdtemp(prefix="mlp-pg-"))
-    data, port = base / "data", _free_port()
+    data, port = base / "data", free_port()
     if as_root:
         os.chown(base, pg_user.pw_uid, pg_user.pw_gid)
         base.chmod(0o700)
@@ -132,7 +125,7 @@ def test_class_graded_into_postgresql(tmp_path, isolated_env, postgres, monkeypa
 
 def test_unreachable_postgresql_is_a_clear_error(tmp_path, monkeypatch):
     pytest.importorskip("psycopg2")
-    monkeypatch.setenv("MLP_GRADEBOOK_URL", f"postgresql+psycopg2://nobody:secret@127.0.0.1:{_free_port()}/x")
+    monkeypatch.setenv("MLP_GRADEBOOK_URL", f"postgresql+psycopg2://nobody:secret@127.0.0.1:{free_port()}/x")
     course = copy_course(tmp_path / "course", ["normalization"])
     samples_dir = course / "submitted" / "s1" / "normalization"
     samples_dir.mkdir(parents=True)

@@ -174,6 +174,8 @@ def test_draw_network_draws_one_circle_per_shown_node():
         draw_network([(2, "in", ["only one"])])
     with pytest.raises(ValueError, match="at least one layer"):
         draw_network([])
+    with pytest.raises(ValueError, match="max_nodes"):
+        draw_network([(3, "in")], max_nodes=1)
     plt.close("all")
 
 

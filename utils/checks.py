@@ -182,36 +182,6 @@ def assert_no_warnings(fn, *args, name: str = "call", **kwargs):
                                  "stable formulation") from None
 
 
-# A student cell could swap a check for one that always passes
-# (``utils.checks.assert_close = lambda *a, **k: None``); test cells import the checks
-# afresh, so the module object itself refuses new values for its names.
-import sys as _sys  # noqa: E402
-import types as _types  # noqa: E402
-
-
-class ReadOnlyModule(_types.ModuleType):
-    """A module whose public names cannot be rebound or deleted (dunder names still can,
-    so ``importlib.reload`` works)."""
-
-    def __setattr__(self, name, value):
-        if name.startswith("__"):
-            return super().__setattr__(name, value)
-        raise AttributeError(f"{self.__name__}.{name} is read-only: the autograder's tests use it, "
-                             "so it cannot be replaced")
-
-    def __delattr__(self, name):
-        raise AttributeError(f"{self.__name__}.{name} is read-only: the autograder's tests use it")
-
-
-def freeze_module(name: str) -> None:
-    mod = _sys.modules[name]
-    if not isinstance(mod, ReadOnlyModule):
-        mod.__class__ = ReadOnlyModule
-
-
-freeze_module(__name__)
-
-
 # --- multiple-choice quiz answers ---------------------------------------------------------
 # The checks below only know the FORMAT of an answer (a set of option letters). The right
 # answer is written in a hidden test and passed as ``expected``: utils never holds it.
@@ -262,3 +232,33 @@ def check_choice(answer, options, name: str = "answer", n: int | None = None, ex
         if got != want:
             raise CheckError(f"{name}: {_letters(got)} is not the right answer (0 points for this question)")
     return got
+
+
+# A student cell could swap a check for one that always passes
+# (``utils.checks.assert_close = lambda *a, **k: None``); test cells import the checks
+# afresh, so the module object itself refuses new values for its names.
+import sys as _sys  # noqa: E402
+import types as _types  # noqa: E402
+
+
+class ReadOnlyModule(_types.ModuleType):
+    """A module whose public names cannot be rebound or deleted (dunder names still can,
+    so ``importlib.reload`` works)."""
+
+    def __setattr__(self, name, value):
+        if name.startswith("__"):
+            return super().__setattr__(name, value)
+        raise AttributeError(f"{self.__name__}.{name} is read-only: the autograder's tests use it, "
+                             "so it cannot be replaced")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"{self.__name__}.{name} is read-only: the autograder's tests use it")
+
+
+def freeze_module(name: str) -> None:
+    mod = _sys.modules[name]
+    if not isinstance(mod, ReadOnlyModule):
+        mod.__class__ = ReadOnlyModule
+
+
+freeze_module(__name__)

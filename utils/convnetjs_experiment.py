@@ -175,7 +175,7 @@ def layer_table(model, input_shape=(1, CROP, CROP)):
     with torch.no_grad():
         for m in model:
             x = m(x)
-            rows.append((repr(m), tuple(x.shape[1:]), int(sum(p.numel() for p in m.parameters()))))
+            rows.append((repr(m), tuple(x.shape[1:]), count_parameters(m)))
     return rows
 
 

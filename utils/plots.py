@@ -93,6 +93,8 @@ def draw_network(layers, title: str = "", ax=None, max_nodes: int = 6, note: str
     plt = _plt()
     if not layers:
         raise ValueError("draw_network: need at least one layer")
+    if max_nodes < 2:
+        raise ValueError(f"draw_network: max_nodes must be >= 2 (one circle and the ellipsis), got {max_nodes}")
     if ax is None:
         _, ax = plt.subplots(figsize=(max(3.0, 1.3 * dx * len(layers)), 3.4))
     cols = []
