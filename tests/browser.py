@@ -122,5 +122,5 @@ def run_all_without_errors(page) -> None:
     time.sleep(1)
     wait_kernel_idle(page)
     errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-    texts = [t for t in errors.all_inner_texts() if re.search(r"Traceback|Error\b", t)]
+    texts = [t for t in errors.all_text_contents() if re.search(r"Traceback|Error\b", t)]
     assert not texts, f"cells show errors: {texts[:2]}"

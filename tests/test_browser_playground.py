@@ -31,8 +31,18 @@ def lab(tmp_path_factory):
 
 
 def _epoch(status) -> int:
-    m = re.search(r"epoch\s+(\d+)", status.inner_text())
+    # textContent, not innerText: JupyterLab 4 skips rendering cells outside the viewport
+    # (content-visibility), and innerText of a skipped element is empty
+    m = re.search(r"epoch\s+(\d+)", status.text_content() or "")
     return int(m.group(1)) if m else -1
+
+
+def _wait_epoch(status, value, timeout=60):
+    """Wait until the counter shows ``value``: widget updates reach the page after the kernel is idle."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and _epoch(status) != value:
+        time.sleep(0.2)
+    return _epoch(status)
 
 
 def _wait_epoch_above(status, value, timeout=60):
@@ -58,7 +68,7 @@ def test_playground_plays_and_learning_rate_changes_the_boundary(lab, page):  # 
     status = view.locator(".widget-html").first
     boundary = view.locator(".widget-image").first
     page.wait_for_function("(el) => el.naturalWidth > 0", arg=boundary.element_handle(), timeout=60_000)
-    e0 = _epoch(status)
+    e0 = _wait_epoch(status, 300)
     assert e0 == 300, f"after Run All the widget should show the headless 300 steps, got epoch {e0}"
 
     play.locator("button").nth(0).click()                      # play
