@@ -267,6 +267,22 @@ def test_validation_messages(config, words):
         assert w in str(err.value), (w, str(err.value))
 
 
+@pytest.mark.parametrize("config,words", [
+    ({"learning_rate": "fast"}, ["spiral_config['learning_rate'] = 'fast'", "positive"]),
+    ({"hidden_layers": [9]}, ["spiral_config['hidden_layers']", "(9 units)"]),
+    ({"hiden_layers": [8]}, ["unknown spiral_config key(s) ['hiden_layers']"]),
+])
+def test_messages_name_the_students_variable(config, words):
+    # the playground assignment passes name="spiral_config": the student reads their own variable's name
+    with pytest.raises(ValueError) as err:
+        pg.validate_config(config, name="spiral_config")
+    for w in words:
+        assert w in str(err.value), (w, str(err.value))
+    assert "config[" not in str(err.value).replace("spiral_config[", "")
+    with pytest.raises(TypeError, match="spiral_config must be a dict"):
+        pg.validate_config(["x1"], name="spiral_config")
+
+
 def test_not_a_dict_and_bad_steps():
     with pytest.raises(TypeError, match="config must be a dict"):
         pg.train([("dataset", "xor")], 1)
@@ -337,7 +353,25 @@ def test_render_pngs():
     im = Image.open(BytesIO(png))
     assert im.size == (300, 370)
     units = Image.open(BytesIO(pg.render_units(net)))
-    assert units.size == (3 * (40 + 12) + 12, 3 * (40 + 6) + 6)  # columns: 3 units, 2 units, the output
+    # a label margin of 46, then columns: 2 inputs, 3 units, 2 units, the output
+    assert units.size == (46 + 4 * (40 + 12) + 12, 3 * (40 + 6) + 6)
+
+
+def test_input_thumbnails_show_the_features():
+    from io import BytesIO
+    from PIL import Image
+    net = pg.Playground({"features": ["x1", "x2", "x1*x2"], "hidden_layers": [2]})
+    g = pg.decision_grid(net, density=5)
+    assert g["inputs"].shape == (3, 5, 5)
+    np.testing.assert_allclose(g["inputs"][0][0], [-6, -3, 0, 3, 6])        # x1 grows to the right
+    np.testing.assert_allclose(g["inputs"][1][:, 0], [6, 3, 0, -3, -6])     # x2 grows upwards
+    np.testing.assert_allclose(g["inputs"][2][0, 0], -36)                   # x1*x2 at (-6, 6)
+    units = np.asarray(Image.open(BytesIO(pg.render_units(net))).convert("RGB"))
+    # the x1 thumbnail (first column, first row: x 58..98, y 6..46) is orange on the left, blue on the
+    # right, the playground's colours for -1 and +1 (clamped)
+    assert tuple(units[26, 60]) == (0xF5, 0x93, 0x22) and tuple(units[26, 96]) == (0x08, 0x77, 0xBD)
+    # the x2 thumbnail (second row) is blue at the top, orange at the bottom
+    assert tuple(units[54, 78]) == (0x08, 0x77, 0xBD) and tuple(units[90, 78]) == (0xF5, 0x93, 0x22)
 
 
 def test_widget_headless_frame_lr_and_reset():

@@ -107,73 +107,74 @@ _ALLOWED = {
 }
 
 
-def _bad(key, value, why=""):
+def _bad(key, value, why="", name="config"):
     why = f" ({why})" if why else ""
-    return ValueError(f"config[{key!r}] = {value!r} is not allowed{why}: {key} must be {_ALLOWED[key]}")
+    return ValueError(f"{name}[{key!r}] = {value!r} is not allowed{why}: {key} must be {_ALLOWED[key]}")
 
 
-def _number(key, value, lo, hi, integer=False, lo_open=False):
+def _number(key, value, lo, hi, integer=False, lo_open=False, name="config"):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise _bad(key, value)
+        raise _bad(key, value, name=name)
     v = float(value)
     if not math.isfinite(v) or v < lo or v > hi or (lo_open and v <= lo):
-        raise _bad(key, value)
+        raise _bad(key, value, name=name)
     if integer:
         if v != int(v):
-            raise _bad(key, value)
+            raise _bad(key, value, name=name)
         return int(v)
     return int(v) if isinstance(value, numbers.Integral) else v
 
 
-def validate_config(config=None) -> dict:
+def validate_config(config=None, name: str = "config") -> dict:
     """Return a complete config: ``DEFAULTS`` updated with ``config``, every value checked.
 
     An unknown key or a bad value raises ``ValueError`` naming the key and the allowed values;
-    ``config`` itself is not modified."""
+    ``config`` itself is not modified. ``name`` is what the messages call the dict (an assignment
+    passes ``"spiral_config"``, so the student reads the name of their own variable)."""
     if config is None:
         config = {}
     if not isinstance(config, dict):
-        raise TypeError(f"config must be a dict (e.g. {{'dataset': 'spiral', 'hidden_layers': [8, 8]}}), "
+        raise TypeError(f"{name} must be a dict (e.g. {{'dataset': 'spiral', 'hidden_layers': [8, 8]}}), "
                         f"got {type(config).__name__}")
     unknown = [k for k in config if k not in DEFAULTS]
     if unknown:
-        raise ValueError(f"unknown config key(s) {unknown}: the allowed keys are {list(DEFAULTS)}")
+        raise ValueError(f"unknown {name} key(s) {unknown}: the allowed keys are {list(DEFAULTS)}")
     c = dict(DEFAULTS)
     c.update(config)
     out = {}
     for key in ("dataset", "activation"):
         allowed = DATASETS if key == "dataset" else ACTIVATIONS
         if not isinstance(c[key], str) or c[key] not in allowed:
-            raise _bad(key, c[key])
+            raise _bad(key, c[key], name=name)
         out[key] = c[key]
     reg = "none" if c["regularization"] is None else c["regularization"]
     if not isinstance(reg, str) or reg not in REGULARIZATIONS:
-        raise _bad("regularization", c["regularization"])
+        raise _bad("regularization", c["regularization"], name=name)
     out["regularization"] = reg
-    out["noise"] = _number("noise", c["noise"], 0, 50)
-    out["train_percent"] = _number("train_percent", c["train_percent"], 10, 90)
-    out["learning_rate"] = _number("learning_rate", c["learning_rate"], 0, math.inf, lo_open=True)
-    out["regularization_rate"] = _number("regularization_rate", c["regularization_rate"], 0, math.inf)
-    out["batch_size"] = _number("batch_size", c["batch_size"], 1, 30, integer=True)
-    out["seed"] = _number("seed", c["seed"], 0, 2 ** 63 - 1, integer=True)
+    out["noise"] = _number("noise", c["noise"], 0, 50, name=name)
+    out["train_percent"] = _number("train_percent", c["train_percent"], 10, 90, name=name)
+    out["learning_rate"] = _number("learning_rate", c["learning_rate"], 0, math.inf, lo_open=True, name=name)
+    out["regularization_rate"] = _number("regularization_rate", c["regularization_rate"], 0, math.inf, name=name)
+    out["batch_size"] = _number("batch_size", c["batch_size"], 1, 30, integer=True, name=name)
+    out["seed"] = _number("seed", c["seed"], 0, 2 ** 63 - 1, integer=True, name=name)
     feats = c["features"]
     if not isinstance(feats, (list, tuple)) or not feats:
-        raise _bad("features", feats)
+        raise _bad("features", feats, name=name)
     unknown = [f for f in feats if not isinstance(f, str) or f not in FEATURES]
     if unknown:
-        raise _bad("features", feats, f"unknown: {unknown}")
+        raise _bad("features", feats, f"unknown: {unknown}", name=name)
     repeated = sorted({f for f in feats if feats.count(f) > 1})
     if repeated:
-        raise _bad("features", feats, f"repeated: {repeated}")
+        raise _bad("features", feats, f"repeated: {repeated}", name=name)
     out["features"] = [f for f in FEATURES if f in feats]  # the playground's order
     layers = c["hidden_layers"]
     if not isinstance(layers, (list, tuple)):
-        raise _bad("hidden_layers", layers)
+        raise _bad("hidden_layers", layers, name=name)
     if len(layers) > MAX_LAYERS:
-        raise _bad("hidden_layers", layers, f"{len(layers)} layers")
+        raise _bad("hidden_layers", layers, f"{len(layers)} layers", name=name)
     for n in layers:
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= MAX_UNITS:
-            raise _bad("hidden_layers", layers, f"{n!r} units")
+            raise _bad("hidden_layers", layers, f"{n!r} units", name=name)
     out["hidden_layers"] = [int(n) for n in layers]
     return {k: out[k] for k in DEFAULTS}
 
@@ -437,8 +438,9 @@ def decision_grid(net: Playground, density: int = DENSITY, domain=DOMAIN) -> dic
     """The playground's ``updateDecisionBoundary``: every unit's output on a density x density grid.
 
     Returns ``{"x": (density,), "y": (density,), "output": (density, density),
-    "hidden": [array (units, density, density) per hidden layer]}``; row 0 is the top (y = domain[1]),
-    column 0 the left (x = domain[0]), so an array can be shown as an image directly."""
+    "hidden": [array (units, density, density) per hidden layer],
+    "inputs": array (features, density, density), the chosen input features' values}``; row 0 is the
+    top (y = domain[1]), column 0 the left (x = domain[0]), so an array can be shown as an image directly."""
     if not isinstance(density, numbers.Integral) or density < 2:
         raise ValueError(f"density must be an integer >= 2, got {density!r}")
     xs = np.linspace(domain[0], domain[1], int(density))
@@ -448,7 +450,8 @@ def decision_grid(net: Playground, density: int = DENSITY, domain=DOMAIN) -> dic
     acts, _ = net._forward(feature_matrix(pts, net.config["features"]))
     d = int(density)
     hidden = [a.T.reshape(a.shape[1], d, d) for a in acts[1:-1]]
-    return {"x": xs, "y": ys, "output": acts[-1][:, 0].reshape(d, d), "hidden": hidden}
+    return {"x": xs, "y": ys, "output": acts[-1][:, 0].reshape(d, d), "hidden": hidden,
+            "inputs": acts[0].T.reshape(acts[0].shape[1], d, d)}
 
 
 def train(config=None, steps: int = 100, record_every: int = 1) -> dict:
@@ -550,19 +553,24 @@ def render_boundary(net: Playground, history=None, size: int = 300, show_test: b
 
 
 def render_units(net: Playground, thumb: int = 40, grid=None, density: int = DENSITY) -> bytes:
-    """PNG bytes: one thumbnail per hidden unit (its output on the grid, as the playground's node
-    pictures), a column per hidden layer, and the output unit in the last column."""
-    from PIL import Image
+    """PNG bytes: one thumbnail per node, as the playground's node pictures: the input features (their
+    values, named on the left; the colour scale is clamped to [-1, 1] as the playground's), then a
+    column per hidden layer (each unit's output), and the output unit in the last column."""
+    from PIL import Image, ImageDraw
     if grid is None:
         grid = decision_grid(net, density)
-    cols = [h for h in grid["hidden"]] + [grid["output"][None]]
+    inputs = grid.get("inputs")
+    if inputs is None:       # a grid from an older caller: recompute the inputs
+        inputs = decision_grid(net, density)["inputs"]
+    cols = [inputs] + [h for h in grid["hidden"]] + [grid["output"][None]]
     d = grid["output"].shape[0]
     k = max(1, d // (thumb // 2)) if d >= thumb // 2 else 1
-    gap = 12
+    gap, label = 12, 46      # label: room left of the input column for the feature names
     rows = max(c.shape[0] for c in cols)
-    width = len(cols) * (thumb + gap) + gap
+    width = label + len(cols) * (thumb + gap) + gap
     height = rows * (thumb + 6) + 6
     img = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
     for ci, layer in enumerate(cols):
         for ui in range(layer.shape[0]):
             g = layer[ui]
@@ -570,14 +578,17 @@ def render_units(net: Playground, thumb: int = 40, grid=None, density: int = DEN
             small = g[:m, :m].reshape(m // k, k, m // k, k).mean(axis=(1, 3))  # reduceMatrix in heatmap.ts
             rep = max(1, thumb // small.shape[0])
             tile = np.repeat(np.repeat(colorize(small), rep, axis=0), rep, axis=1)
-            img.paste(Image.fromarray(tile), (gap + ci * (thumb + gap), 6 + ui * (thumb + 6)))
+            x0, y0 = label + gap + ci * (thumb + gap), 6 + ui * (thumb + 6)
+            img.paste(Image.fromarray(tile), (x0, y0))
+            if ci == 0:
+                draw.text((4, y0 + thumb // 2 - 5), net.config["features"][ui], fill=(60, 60, 60))
     return _png(img)
 
 
 class PlaygroundWidget:
     """The playground's page as ipywidgets: controls, play/pause (an ipywidgets ``Play`` whose ticks come
     from the browser, so nothing runs without a frontend), step, reset, the boundary with train/test points
-    and loss curves, every unit's thumbnail. ``widget.box`` is what to display. As on the page, changing the
+    and loss curves, every node's thumbnail (inputs, hidden units, output). ``widget.box`` is what to display. As on the page, changing the
     learning rate keeps training the same network; any other control starts a new one."""
 
     def __init__(self, config=None, steps_per_frame: int = 5, interval_ms: int = 100):
