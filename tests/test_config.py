@@ -37,3 +37,12 @@ def test_cli_bad_inputs(tmp_path, capsys):
     (tmp_path / "source" / "x").mkdir(parents=True)
     assert cli.main(["release", "--course", str(tmp_path), "-a", "nope"]) == 1
     assert "unknown assignment" in capsys.readouterr().err
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("2. Run the tests", 1)[1]
+    command = section.split("```bash", 1)[1].split("```", 1)[0].strip()
+    assert command.startswith(".venv/bin/python -m pytest"), command[:80]
+    ci = (REPO / ".ci" / "run").read_text()
+    assert command + " || {" in ci, "README's test command and .ci/run's differ: keep them the same"
