@@ -33,7 +33,7 @@ CRASH_MB = 160                   # the crashing submission: larger than a worker
 class Cluster:
     """``dask scheduler`` + ``dask worker`` processes on 127.0.0.1 (each in its own session)."""
 
-    def __init__(self, tmp: Path, n_workers: int = 2):
+    def __init__(self, tmp: Path, n_workers: int = 2, worker_env: dict | None = None):
         self.port = free_port()
         self.address = f"tcp://127.0.0.1:{self.port}"
         env = dict(os.environ,
@@ -47,7 +47,8 @@ class Cluster:
                                    "--no-dashboard"], "scheduler", env)]
         self.workers = [self._start([DASK, "worker", self.address, "--nworkers", "1", "--nthreads", "1",
                                      "--host", "127.0.0.1", "--no-dashboard", "--memory-limit", WORKER_MEMORY,
-                                     "--local-directory", str(tmp / f"dask-w{i}")], f"worker{i}", env)
+                                     "--local-directory", str(tmp / f"dask-w{i}")], f"worker{i}",
+                                    dict(env, **(worker_env or {})))
                         for i in range(n_workers)]
         self.procs += self.workers
         self._wait_for_workers(n_workers)
@@ -176,6 +177,35 @@ def test_worker_killed_mid_run_tasks_run_elsewhere(tmp_path, isolated_env, clust
     _check_rows(course, expected)                    # every row once, scores exact
     # the nanny restarted worker 1; the cluster is whole again for whatever runs next
     cluster._wait_for_workers(2)
+
+
+@pytest.mark.slow
+def test_a_task_that_raises_on_a_broken_worker_is_reported_not_recorded_and_resume_retries(
+        tmp_path, isolated_env, cluster):
+    # A worker whose Python cannot import nbgrader (a broken install: an ordinary error, not a crash):
+    # every task raises there. The class reports each one failed "on the worker", records nothing,
+    # and --resume on a healthy cluster grades them all.
+    shadow = tmp_path / "broken-site" / "nbgrader"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text('raise ImportError("nbgrader is not installed on this worker")\n')
+    broken = Cluster(tmp_path / "broken", n_workers=1, worker_env={"PYTHONPATH": str(shadow.parent)})
+    try:
+        course, expected = _course(tmp_path)
+        proc = _run_class(course, "--scheduler", broken.address)
+    finally:
+        broken.stop()
+    n = len(expected)
+    assert f"{n} submissions: 0 graded, 0 timed out, 0 flagged, {n} failed" in proc.stdout, proc.stdout + proc.stderr
+    assert "normalization/correct: on the worker: ImportError: nbgrader is not installed on this worker" in proc.stdout
+    assert not list((course / classgrade.STATE_DIR).glob("*/*.json")), "a worker error must not be recorded"
+    rows = dump_rows(f"sqlite:///{course / 'gradebook.db'}")
+    assert not rows["submissions"] and not rows["grades"], "nothing may reach the gradebook"
+    assert not (course / "autograded").exists()
+
+    again = _run_class(course, "--scheduler", cluster.address, "--resume")
+    assert again.returncode == 0, again.stdout + again.stderr[-3000:]
+    assert f"{n} submissions: {n} graded" in again.stdout, again.stdout
+    _check_rows(course, expected)
 
 
 def test_unreachable_scheduler_fails_fast_and_writes_nothing(tmp_path):
