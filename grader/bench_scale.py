@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,14 +31,9 @@ from pathlib import Path
 
 from grader import cli, samples
 from grader.bench import check_args, ways_table
+from grader.local_services import DaskProcesses, TempPostgres
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _reset(course: Path) -> None:
@@ -50,38 +44,6 @@ def _reset(course: Path) -> None:
 def _scores(url: str) -> dict:
     from grader.gradebook import dump_rows
     return {s: sc for (_a, s), (sc, _mx, _fl) in dump_rows(url)["submissions"].items()}
-
-
-class DaskProcesses:
-    """A scheduler and ``n`` single-threaded workers, as separate processes on 127.0.0.1."""
-
-    def __init__(self, n: int, logs: Path):
-        dask = str(Path(sys.executable).with_name("dask"))
-        self.address = f"tcp://127.0.0.1:{_free_port()}"
-        logs.mkdir(parents=True, exist_ok=True)
-        start = lambda cmd, name: subprocess.Popen(  # noqa: E731
-            cmd, stdout=open(logs / f"{name}.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
-        t0 = time.perf_counter()
-        self.procs = [start([dask, "scheduler", "--host", "127.0.0.1", "--port", self.address.rsplit(":", 1)[1],
-                             "--no-dashboard"], "scheduler")]
-        self.procs += [start([dask, "worker", self.address, "--nworkers", "1", "--nthreads", "1", "--host",
-                              "127.0.0.1", "--no-dashboard"], f"worker{i}") for i in range(n)]
-        from distributed import Client
-        deadline = time.time() + 180
-        while True:
-            try:
-                with Client(self.address, timeout="5s") as c:
-                    c.wait_for_workers(n, timeout=180)
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(1)
-        self.startup_s = time.perf_counter() - t0
-
-    def close(self):
-        from grader.distributed import stop_process_groups
-        stop_process_groups(self.procs)
 
 
 def _noop(payload):
@@ -100,47 +62,6 @@ def scheduler_overhead(address: str, payload_bytes: int, n_tasks: int = 400) -> 
                                                                    for _ in range(n_tasks)])
         wait(futs)
         return (time.perf_counter() - t0) / n_tasks
-
-
-class TempPostgres:
-    """A PostgreSQL server in a temporary folder on a free port (as ``postgres`` when root)."""
-
-    def __init__(self):
-        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True) \
-            if Path("/usr/lib/postgresql").is_dir() else []
-        if not bins:
-            raise FileNotFoundError("no PostgreSQL server binaries (apt-get install postgresql)")
-        self.bin = bins[0].parent
-        self.base = Path(tempfile.mkdtemp(prefix="mlp-pg-bench-"))
-        self.port = _free_port()
-        self.prefix, self.user = [], os.environ.get("USER", "grader")
-        if os.geteuid() == 0:
-            import pwd
-            pw = pwd.getpwnam("postgres")
-            os.chown(self.base, pw.pw_uid, pw.pw_gid)
-            self.prefix, self.user = ["runuser", "-u", "postgres", "--"], "postgres"
-        try:
-            self._run("initdb", "-D", str(self.base / "data"), "-U", self.user, "--auth=trust", "--no-sync")
-            self._run("pg_ctl", "-D", str(self.base / "data"), "-l", str(self.base / "log"), "-w", "-o",
-                      f"-h 127.0.0.1 -p {self.port} -c unix_socket_directories=''", "start")
-        except BaseException:
-            shutil.rmtree(self.base, ignore_errors=True)    # a server that never started: no folder left
-            raise
-
-    def _run(self, *cmd):
-        subprocess.run(self.prefix + [str(self.bin / cmd[0]), *cmd[1:]], check=True, capture_output=True)
-
-    def database(self, name: str) -> str:
-        import psycopg2
-        con = psycopg2.connect(host="127.0.0.1", port=self.port, user=self.user, dbname="postgres")
-        con.autocommit = True
-        con.cursor().execute(f"CREATE DATABASE {name}")
-        con.close()
-        return f"postgresql+psycopg2://{self.user}@127.0.0.1:{self.port}/{name}"
-
-    def close(self):
-        self._run("pg_ctl", "-D", str(self.base / "data"), "-m", "fast", "-w", "stop")
-        shutil.rmtree(self.base, ignore_errors=True)
 
 
 def gradebook_writes(course: Path, assignment: str, urls: dict, n: int = 60) -> dict:
@@ -227,7 +148,7 @@ def run(n: int = 200, assignment: str = "normalization", workers: int = 2, keep:
     urls = {"SQLite": url}
     pg = None
     try:
-        pg = TempPostgres()
+        pg = TempPostgres(prefix="mlp-pg-bench-")
         pg_course = samples.copy_course(REPO, tmp / "pg-course", [assignment])
         urls["PostgreSQL"] = pg.database("bench")
         _release_into(pg_course, assignment, urls["PostgreSQL"])

@@ -1,9 +1,9 @@
 import os
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
+
+from grader.local_services import free_port  # noqa: F401  (a port for the servers the tests start)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -61,11 +61,3 @@ def run_in_grading_kernel(folder: Path, code: str, env: dict | None = None, time
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now (servers the tests start)."""
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -20,8 +20,8 @@ import pytest
 
 from conftest import REPO, copy_course, free_port
 from grader import classgrade, samples
-from grader.distributed import stop_process_groups
 from grader.gradebook import dump_rows
+from grader.local_services import DaskProcesses
 
 pytest.importorskip("distributed")
 DASK = str(Path(sys.executable).with_name("dask"))
@@ -30,61 +30,22 @@ WORKER_MEMORY = "450MB"          # a grading worker process stays near 200 MB
 CRASH_MB = 160                   # the crashing submission: larger than a worker may hold twice
 
 
-class Cluster:
-    """``dask scheduler`` + ``dask worker`` processes on 127.0.0.1 (each in its own session)."""
+# a task whose worker died twice is given up (KilledWorker); one task per worker thread at a time,
+# so a crashing task takes no innocent one with it
+CLUSTER_ENV = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1",
+               "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0"}
 
-    def __init__(self, tmp: Path, n_workers: int = 2, worker_env: dict | None = None):
-        self.port = free_port()
-        self.address = f"tcp://127.0.0.1:{self.port}"
-        env = dict(os.environ,
-                   # a task whose worker died twice is given up (KilledWorker); one task per worker
-                   # thread at a time, so a crashing task takes no innocent one with it
-                   DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="1",
-                   DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION="1.0")
-        self.logs = tmp / "dask-logs"
-        self.logs.mkdir(parents=True, exist_ok=True)
-        self.procs = [self._start([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(self.port),
-                                   "--no-dashboard"], "scheduler", env)]
-        self.workers = [self._start([DASK, "worker", self.address, "--nworkers", "1", "--nthreads", "1",
-                                     "--host", "127.0.0.1", "--no-dashboard", "--memory-limit", WORKER_MEMORY,
-                                     "--local-directory", str(tmp / f"dask-w{i}")], f"worker{i}",
-                                    dict(env, **(worker_env or {})))
-                        for i in range(n_workers)]
-        self.procs += self.workers
-        self._wait_for_workers(n_workers)
 
-    def _start(self, cmd, name, env):
-        log = open(self.logs / f"{name}.log", "w")
-        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-
-    def _wait_for_workers(self, n, timeout=180):
-        from distributed import Client
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            try:
-                with Client(self.address, timeout="5s") as c:
-                    c.wait_for_workers(n, timeout=timeout)
-                    return
-            except OSError:
-                time.sleep(1)
-        raise RuntimeError(f"the test cluster did not start; see {self.logs}")
-
-    def worker_process(self, k: int):
-        """The worker process (child of the ``dask worker`` nanny) of worker ``k``."""
-        import psutil
-        kids = [c for c in psutil.Process(self.workers[k].pid).children()
-                if "spawn_main" in " ".join(c.cmdline()) and "resource_tracker" not in " ".join(c.cmdline())]
-        return kids[0] if kids else None
-
-    def stop(self):
-        stop_process_groups(self.procs)
+def Cluster(tmp: Path, n_workers: int = 2, worker_env: dict | None = None) -> DaskProcesses:
+    return DaskProcesses(n_workers, tmp / "dask-logs", env=CLUSTER_ENV, worker_env=worker_env,
+                         memory_limit=WORKER_MEMORY)
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     c = Cluster(tmp_path_factory.mktemp("cluster"))
     yield c
-    c.stop()
+    c.close()
 
 
 def _run_class(course, *extra, timeout=900):
@@ -176,7 +137,7 @@ def test_worker_killed_mid_run_tasks_run_elsewhere(tmp_path, isolated_env, clust
     assert f"{len(expected)} submissions: {len(expected)} graded" in out, out
     _check_rows(course, expected)                    # every row once, scores exact
     # the nanny restarted worker 1; the cluster is whole again for whatever runs next
-    cluster._wait_for_workers(2)
+    cluster.wait_for_workers(2)
 
 
 @pytest.mark.slow
@@ -193,7 +154,7 @@ def test_a_task_that_raises_on_a_broken_worker_is_reported_not_recorded_and_resu
         course, expected = _course(tmp_path)
         proc = _run_class(course, "--scheduler", broken.address)
     finally:
-        broken.stop()
+        broken.close()
     n = len(expected)
     assert f"{n} submissions: 0 graded, 0 timed out, 0 flagged, {n} failed" in proc.stdout, proc.stdout + proc.stderr
     assert "normalization/correct: on the worker: ImportError: nbgrader is not installed on this worker" in proc.stdout

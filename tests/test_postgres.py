@@ -6,25 +6,18 @@ root (PostgreSQL refuses to run as root). It releases the normalization assignme
 gradebook, grades the sample class with two worker processes writing at once, checks every
 row, then stops the server and deletes its folder.
 """
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import pytest
 
 from conftest import REPO, copy_course, free_port
 from grader import samples
 from grader.gradebook import dump_rows
+from grader.local_services import TempPostgres, postgres_bin
 
-PG_BIN = next((p for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-               if (p / "initdb").exists()), None) if Path("/usr/lib/postgresql").is_dir() else None
-if PG_BIN is None and shutil.which("initdb"):
-    PG_BIN = Path(shutil.which("initdb")).parent
-pytestmark = pytest.mark.skipif(PG_BIN is None, reason="PostgreSQL server binaries (initdb, pg_ctl) are not "
-                                "installed: apt-get install postgresql")
+pytestmark = pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL server binaries (initdb, pg_ctl) "
+                                "are not installed: apt-get install postgresql")
 SPEC = REPO / "tests" / "samples" / "normalization.json"
 
 
@@ -32,41 +25,15 @@ SPEC = REPO / "tests" / "samples" / "normalization.json"
 def postgres():
     """``postgresql+psycopg2://...`` of a fresh server and database; everything removed after."""
     pytest.importorskip("psycopg2")
-    as_root = os.geteuid() == 0
-    if as_root:
-        import pwd
-        try:
-            pg_user = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no `postgres` user to run the server as")
-        prefix = ["runuser", "-u", "postgres", "--"]
-    else:
-        prefix = []
-    base = Path(tempfile.mkdtemp(prefix="mlp-pg-"))
-    data, port = base / "data", free_port()
-    if as_root:
-        os.chown(base, pg_user.pw_uid, pg_user.pw_gid)
-        base.chmod(0o700)
-    user = "postgres" if as_root else os.environ.get("USER", "grader")
-    run = lambda *cmd: subprocess.run(prefix + [str(PG_BIN / cmd[0]), *cmd[1:]], check=True,  # noqa: E731
-                                      capture_output=True, text=True, timeout=120)
-    started = False
     try:
-        run("initdb", "-D", str(data), "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync")
-        run("pg_ctl", "-D", str(data), "-l", str(base / "server.log"), "-w", "-t", "60", "-o",
-            f"-h 127.0.0.1 -p {port} -c unix_socket_directories='' -c fsync=off", "start")
-        started = True
-        import psycopg2
-        con = psycopg2.connect(host="127.0.0.1", port=port, user=user, dbname="postgres")
-        con.autocommit = True
-        con.cursor().execute("CREATE DATABASE mlp_gradebook")
-        con.close()
-        yield f"postgresql+psycopg2://{user}@127.0.0.1:{port}/mlp_gradebook"
+        server = TempPostgres()
+    except LookupError as exc:          # root without a `postgres` user
+        pytest.skip(str(exc))
+    try:
+        yield server.database("mlp_gradebook")
     finally:
-        if started:
-            run("pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop")
-        shutil.rmtree(base, ignore_errors=True)
-    assert not base.exists(), f"{base} was left behind"
+        server.close()
+    assert not server.base.exists(), f"{server.base} was left behind"
 
 
 def _grader(course, *args, env=None, timeout=900):
