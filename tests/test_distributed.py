@@ -24,7 +24,6 @@ from grader.gradebook import dump_rows
 from grader.local_services import DaskProcesses
 
 pytest.importorskip("distributed")
-DASK = str(Path(sys.executable).with_name("dask"))
 SPEC = REPO / "tests" / "samples" / "normalization.json"
 WORKER_MEMORY = "450MB"          # a grading worker process stays near 200 MB
 CRASH_MB = 160                   # the crashing submission: larger than a worker may hold twice
@@ -36,14 +35,14 @@ CLUSTER_ENV = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1",
                "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0"}
 
 
-def Cluster(tmp: Path, n_workers: int = 2, worker_env: dict | None = None) -> DaskProcesses:
+def start_cluster(tmp: Path, n_workers: int = 2, worker_env: dict | None = None) -> DaskProcesses:
     return DaskProcesses(n_workers, tmp / "dask-logs", env=CLUSTER_ENV, worker_env=worker_env,
                          memory_limit=WORKER_MEMORY)
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("cluster"))
+    c = start_cluster(tmp_path_factory.mktemp("cluster"))
     yield c
     c.close()
 
@@ -149,7 +148,7 @@ def test_a_task_that_raises_on_a_broken_worker_is_reported_not_recorded_and_resu
     shadow = tmp_path / "broken-site" / "nbgrader"
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text('raise ImportError("nbgrader is not installed on this worker")\n')
-    broken = Cluster(tmp_path / "broken", n_workers=1, worker_env={"PYTHONPATH": str(shadow.parent)})
+    broken = start_cluster(tmp_path / "broken", n_workers=1, worker_env={"PYTHONPATH": str(shadow.parent)})
     try:
         course, expected = _course(tmp_path)
         proc = _run_class(course, "--scheduler", broken.address)
