@@ -10,6 +10,7 @@
     python -m grader class      # autograde the whole class on every core, then feedback + export
     python -m grader class --scheduler tcp://HOST:8786   # ... on a Dask cluster (grader/distributed.py)
     python -m grader synth -n 40  # a synthetic class of 40 students (tests, benchmarks)
+    python -m grader site       # the course website in _build/html (grader/site.py, docs/site.md)
 
 Every step calls nbgrader's own command line in the course root (the folder
 holding nbgrader_config.py), so what runs here is what a TA runs by hand.
@@ -26,6 +27,7 @@ import time
 from pathlib import Path
 
 from grader import samples as _samples
+from grader import site as _site
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -204,7 +206,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m grader", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("step", choices=["all", "release", "samples", "autograde", "feedback",
-                                    "export", "table", "class", "synth"])
+                                    "export", "table", "class", "synth", "site"])
     p.add_argument("--course", default=str(REPO_ROOT),
                    help="course root holding nbgrader_config.py (default: this repository)")
     p.add_argument("-a", "--assignment", action="append",
@@ -262,6 +264,7 @@ def main(argv=None) -> int:
             "table": lambda: print_table(grade_rows(root)),
         }
         steps["class"] = lambda: grade_class_step(root, names, args.workers, args.resume, args.scheduler)
+        steps["site"] = lambda: _site.main(root)
         steps["synth"] = lambda: print(f"wrote {len(synth(root, args.students, names))} submissions "
                                        f"to {root / 'submitted'}")
         # the main job grades the class in parallel (class = autograde + feedback + export)
@@ -270,7 +273,7 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             steps[step]()
             print(f"[{step}] done in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-    except (PipelineError, _samples.SpecError) as exc:
+    except (PipelineError, _samples.SpecError, _site.SiteError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
