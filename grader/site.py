@@ -418,8 +418,8 @@ def build(root: Path = REPO_ROOT, out: Path | None = None, quiet: bool = True) -
                         "tests); nothing was written:\n" +
                         "\n".join(f"  {w}  (in {n})" for w, n in leaks[:20]))
     warnings = [w for w in warn_file.read_text().splitlines() if w.strip()] if warn_file.exists() else []
-    pages = sum(1 for _ in html_dir.rglob("*.html")
-                if not _.name in ("genindex.html", "search.html"))
+    pages = sum(1 for p in html_dir.rglob("*.html") if p.relative_to(html_dir).parts[0] != "_static"
+                and p.name not in ("genindex.html", "search.html"))
     size = sum(p.stat().st_size for p in html_dir.rglob("*") if p.is_file())
     result = SiteBuild(html_dir, time.perf_counter() - t0, pages, size, warnings)
     if not quiet:

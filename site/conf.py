@@ -42,6 +42,7 @@ html_title = project
 html_static_path = ["_static"]
 html_copy_source = True           # the "download .ipynb" button: the student version, outputs kept
 html_show_sourcelink = False
+html_use_index = False            # no index entries: the search page is the index
 html_last_updated_fmt = None
 html_theme_options = {
     "show_toc_level": 2,
