@@ -23,6 +23,8 @@ from browser import ARTIFACTS, CHROMIUM
 from conftest import REPO
 from grader import site
 
+pytestmark = pytest.mark.slow
+
 BUDGET_S = 120          # the budget for the build on 2 cores
 
 
