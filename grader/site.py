@@ -175,8 +175,10 @@ def landing_page(root: Path, staged: Staged, lectures: list[str], assignments: l
             table = _link_names("\n".join(rows), staged)
             break
     if not table:                        # README lost its table: list the pages themselves
-        table = "\n".join(["| lecture | |", "|---|---|"] +
-                          [f"| [{Path(d).stem}]({d}) | |" for d in lectures])
+        rows = max(len(lectures), len(assignments))
+        cell = lambda docs, i: f"[`{Path(docs[i]).stem}`]({docs[i]})" if i < len(docs) else ""
+        table = "\n".join(["| lecture | assignment |", "|---|---|"] +
+                          [f"| {cell(lectures, i)} | {cell(assignments, i)} |" for i in range(rows)])
     toc = []
     for caption, docs in (("Lectures", lectures), ("Assignments (student versions)", assignments),
                           ("Course notes", extra)):
