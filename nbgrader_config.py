@@ -30,6 +30,7 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "grader.preprocessors.ClearHiddenTracebacks",  # tracebacks print hidden test lines
     "nbgrader.preprocessors.ClearHiddenTests",
+    "grader.sanitize.SanitizeOutputs",  # again, for notebooks autograded before outputs were cleaned
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
@@ -44,6 +45,8 @@ c.Autograde.autograde_preprocessors = [
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
     "grader.preprocessors.LimitOutputChars",
+    # student outputs and markdown become inert before anyone opens them (formgrader, feedback)
+    "grader.sanitize.SanitizeOutputs",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",

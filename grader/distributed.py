@@ -242,15 +242,27 @@ def record_result(course_root: Path, url: str, config, assignment: str, student:
     from grader import gradebook
     from grader.classgrade import Outcome, _write_state, inspect_autograded
     from grader.tamper import flags_in
+    from grader.sanitize import sanitize_notebook
     dest = course_root / "autograded" / student / assignment
+    # the worker's nbgrader cleaned the outputs already; a worker is another machine, so the
+    # driver cleans them again before a TA's formgrader can open them
+    notebooks = {}
+    for rel, data in list(res["files"].items()):
+        if rel.endswith(".ipynb"):
+            try:
+                nb = nbformat.reads(data.decode(), as_version=4)
+            except Exception:       # a broken extra file: nothing renders it, keep it as sent
+                continue
+            sanitize_notebook(nb)
+            res["files"][rel] = nbformat.writes(nb).encode()
+            if "/" not in rel:
+                notebooks[rel[:-len(".ipynb")]] = nb
     if dest.exists():
         shutil.rmtree(dest)         # autograde --force replaces the folder
     if res["files"]:
         part = dest.with_name(f".{assignment}.part-{uuid.uuid4().hex[:8]}")
         _write_files(part, res["files"])
         os.replace(part, dest)
-    notebooks = {rel[:-len(".ipynb")]: nbformat.reads(data.decode(), as_version=4)
-                 for rel, data in res["files"].items() if rel.endswith(".ipynb") and "/" not in rel}
     if res["success"]:
         flagged = {name for name, nb in notebooks.items() if flags_in(nb)}
         gradebook.save_autograded(url, config, assignment, student, notebooks,
