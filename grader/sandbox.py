@@ -34,12 +34,23 @@ import sys
 import uuid
 from pathlib import Path
 
-HIDDEN_DIRS = ("source", "submitted", "autograded", "feedback", "release", "tests", ".git",
-               ".grader_state", "downloaded", "exchange", "outbound", "inbound")
-HIDDEN_FILES = ("gradebook.db", "gradebook.db-journal", "grades.csv")
 PIDS_CGROUP = Path("/sys/fs/cgroup/pids")
-PRIVATE_MOUNTS = ("/tmp", "/var/tmp", "/dev/shm", "/run")     # empty, private, writable
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# What a grading kernel sees (docs/sandbox.md explains each entry); everything else of the
+# machine -- home folders, /root, /run, /var, /srv, /mnt, other courses, host sockets -- is absent.
+SYSTEM_DIRS = ("/usr",)                                   # programs, libraries, /usr/share/datasets
+TOP_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")   # merged-/usr links (or dirs)
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "mime.types",
+             "nsswitch.conf", "fonts", f"python3.{sys.version_info.minor}", "python3")
+SYS_DIRS = ("/sys/devices/system/cpu",)                   # CPU count and topology for BLAS and torch
+COURSE_PACKAGE_FILES = ("grader/__init__.py", "grader/kernel.py")     # what `-m grader.kernel` runs
+COURSE_DIRS = ("utils", "data")                           # what notebooks import, the dataset cache
+# The environment a kernel starts from: nothing else of the TA's shell reaches student code.
+ENV_NAMES = ("PATH", "LANG", "LANGUAGE", "TZ", "MPLBACKEND", "FASHION_MNIST_DIR", "PYTHONHASHSEED",
+             "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+             "VECLIB_MAXIMUM_THREADS", "TORCH_NUM_THREADS")
+ENV_PREFIXES = ("LC_", "MLP_GRADER_")
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
 class SandboxError(RuntimeError):
@@ -68,20 +79,26 @@ def check_available() -> None:
                            "`python -m grader --unsafe ...` / MLP_GRADER_SANDBOX=off")
 
 
-def course_roots() -> list[Path]:
-    roots = [REPO_ROOT]
-    extra = os.environ.get("MLP_GRADER_COURSE_ROOT")
-    if extra and Path(extra).resolve() != REPO_ROOT:
-        roots.append(Path(extra).resolve())
-    return roots
+def kernel_env(environ=None) -> dict:
+    """The allowlisted part of ``environ`` (default: this process's) a grading kernel keeps."""
+    environ = os.environ if environ is None else environ
+    env = {k: v for k, v in environ.items() if k in ENV_NAMES or k.startswith(ENV_PREFIXES)}
+    env.setdefault("PATH", DEFAULT_PATH)
+    env.update(HOME="/tmp/home", USER="grader", LOGNAME="grader", IPYTHONDIR="/tmp/home/.ipython",
+               MPLCONFIGDIR="/tmp/home/.matplotlib", TMPDIR="/tmp", MLP_GRADER_INSIDE_SANDBOX="1")
+    return env
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.relative_to(folder)
-        return True
-    except ValueError:
-        return False
+def python_dirs() -> list[Path]:
+    """The interpreter, its standard library and the venv's packages."""
+    dirs = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
+            Path(os.path.realpath(sys.executable)).parent}
+    return sorted(d for d in dirs if not any(d != o and d.is_relative_to(o) for o in dirs))
+
+
+def _ro(path, args) -> None:
+    if os.path.exists(path):
+        args += ["--ro-bind", str(path), str(path)]
 
 
 def bwrap_args(connection_file: str, workdir: str) -> list[str]:
@@ -94,40 +111,34 @@ def bwrap_args(connection_file: str, workdir: str) -> list[str]:
                            "does) or grade unconfined with MLP_GRADER_SANDBOX=off")
     sockets = Path(info["ip"]).resolve().parent
     work = Path(workdir).resolve()
-    private = [Path(p) for p in PRIVATE_MOUNTS]
-    args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    for p in private:
-        args += ["--tmpfs", str(p)]
-    # the interpreter, its packages and this repository stay visible (read-only) even when
-    # they live under /tmp (a CI clone, a throw-away venv)
-    needed = {REPO_ROOT, Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
-              Path(os.path.realpath(sys.executable)).parent}
-    rebound = [p for p in sorted(needed) if any(_inside(p, q) for q in private)]
-    for p in rebound:
-        args += ["--ro-bind", str(p), str(p)]
-    for root in course_roots():
-        if any(_inside(root, q) for q in private) and not any(_inside(root, r) for r in rebound):
-            continue        # already hidden: it lies under an emptied /tmp
-        for name in HIDDEN_DIRS:
-            p = root / name
-            if p.is_dir() and not p.is_symlink():
-                args += ["--tmpfs", str(p)]
-        for name in HIDDEN_FILES:
-            p = root / name
-            if p.is_file():
-                args += ["--ro-bind", "/dev/null", str(p)]
-    # writable: the submission's folder (mounted back inside an emptied folder if need be)
-    # and the socket folder; the connection file read-only
+    args = ["bwrap", "--clearenv"]
+    for name, value in sorted(kernel_env().items()):
+        args += ["--setenv", name, value]
+    for d in SYSTEM_DIRS:
+        _ro(d, args)
+    for link in TOP_LINKS:
+        if os.path.islink(link):
+            args += ["--symlink", os.readlink(link), link]
+        else:
+            _ro(link, args)
+    for name in ETC_FILES:
+        _ro(Path("/etc") / name, args)
+    args += ["--dev", "/dev", "--tmpfs", "/dev/shm", "--proc", "/proc"]
+    for d in SYS_DIRS:
+        _ro(d, args)
+    # a private, empty /tmp first: the binds below may lie under /tmp (a CI clone, pytest's folders)
+    args += ["--tmpfs", "/tmp", "--dir", "/tmp/home"]
+    for d in python_dirs():
+        _ro(d, args)
+    for rel in COURSE_PACKAGE_FILES + COURSE_DIRS:
+        _ro(REPO_ROOT / rel, args)
+    if os.environ.get("FASHION_MNIST_DIR"):
+        _ro(Path(os.environ["FASHION_MNIST_DIR"]).resolve(), args)
+    # writable: the submission's folder and the socket folder; the connection file read-only
     args += ["--bind", str(work), str(work), "--bind", str(sockets), str(sockets),
              "--ro-bind", str(conn), str(conn)]
     args += ["--chdir", str(work), "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-             "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-             # inside its own PID namespace the kernel's parent is bwrap (pid 1): ipykernel's
-             # parent poller would take that for a dead parent; --die-with-parent covers it
-             "--unsetenv", "JPY_PARENT_PID",
-             "--dir", "/tmp/home", "--setenv", "HOME", "/tmp/home", "--setenv", "IPYTHONDIR", "/tmp/home/.ipython",
-             "--setenv", "MPLCONFIGDIR", "/tmp/home/.matplotlib", "--setenv", "TMPDIR", "/tmp",
-             "--setenv", "MLP_GRADER_INSIDE_SANDBOX", "1"]
+             "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     return args
 
 

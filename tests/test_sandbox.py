@@ -23,28 +23,27 @@ def _ipc_connection(tmp_path, transport="ipc"):
     return conn
 
 
-def test_bwrap_arguments_hide_the_course_and_keep_the_workdir(tmp_path, monkeypatch):
+def test_bwrap_arguments_bind_an_allowlist_and_a_clean_environment(tmp_path, monkeypatch):
     course = tmp_path / "course"
-    for d in ("source", "submitted", "autograded/alice/a1", "release", ".git"):
-        (course / d).mkdir(parents=True)
-    (course / "gradebook.db").write_text("db")
-    monkeypatch.setenv("MLP_GRADER_COURSE_ROOT", str(course))
     work = course / "autograded" / "alice" / "a1"
-    conn = str(_ipc_connection(tmp_path))
-    # under /tmp the whole course is hidden by the sandbox's empty /tmp; only the workdir returns
-    args = sandbox.bwrap_args(conn, str(work))
-    assert ("--tmpfs", "/tmp") in list(zip(args, args[1:])) and str(course / "source") not in args
-    # elsewhere (a course in the TA's home) its folders are emptied one by one
-    monkeypatch.setattr(sandbox, "PRIVATE_MOUNTS", ("/dev/shm",))
-    args = sandbox.bwrap_args(conn, str(work))
+    work.mkdir(parents=True)
+    monkeypatch.setenv("MLP_GRADER_COURSE_ROOT", str(course))
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "ta-secret")
+    monkeypatch.setenv("MLP_GRADEBOOK_URL", "postgresql://ta:password@db/course")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    args = sandbox.bwrap_args(str(_ipc_connection(tmp_path)), str(work))
     pairs = list(zip(args, args[1:]))
-    for d in ("source", "submitted", "autograded", "release", ".git"):
-        assert ("--tmpfs", str(course / d)) in pairs, d
-    i = args.index(str(course / "gradebook.db"))
-    assert args[i - 2:i] == ["--ro-bind", "/dev/null"]
-    # the submission's folder is mounted back, writable, after its parent was emptied
-    assert args.index("--bind") > args.index(str(course / "autograded"))
+    binds = {b for flag, b in pairs if flag in ("--ro-bind", "--bind")}
+    assert "/" not in binds and args[1] == "--clearenv"
+    for private in ("/home", "/root", "/run", "/var", "/etc", str(REPO), str(REPO / "tests"), str(course)):
+        assert private not in binds, private
+    assert str(REPO / "utils") in binds and str(REPO / "grader" / "kernel.py") in binds
     assert ("--bind", str(work)) in pairs and ("--chdir", str(work)) in pairs
+    assert args.index("--bind") > args.index("/tmp")       # under /tmp: bound after the empty /tmp
+    env = {args[i + 1]: args[i + 2] for i, a in enumerate(args) if a == "--setenv"}
+    assert "AWS_SECRET_ACCESS_KEY" not in env and "MLP_GRADEBOOK_URL" not in env
+    assert env["OMP_NUM_THREADS"] == "1" and env["HOME"] == "/tmp/home" and env["PATH"]
+    assert "ta-secret" not in args and not any("password" in a for a in args)
     for flag in ("--unshare-net", "--unshare-pid", "--die-with-parent"):
         assert flag in args
 
