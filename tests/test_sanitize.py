@@ -1,6 +1,5 @@
 """Graded notebooks are inert: grader/sanitize.py on hostile and on legitimate outputs."""
 import base64
-import html.parser
 import io
 
 import nbformat
@@ -9,6 +8,7 @@ from nbconvert import HTMLExporter
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 
 from grader.sanitize import clean_html, clean_markdown, clean_svg, sanitize_notebook
+from html_checks import executable_bits as _executable_bits
 
 MARK = "mlpPwned"       # every hostile payload below mentions it in the code it tries to run
 
@@ -39,26 +39,6 @@ HOSTILE_HTML = [
     f"<style>@import url(https://evil.example/{MARK}.css);</style>",
     f"<img alt=\">\" src=x onerror={MARK}()>",
 ]
-
-
-def _executable_bits(page: str):
-    """Scripts, event handlers, frames and script/remote URLs in an HTML page."""
-    found = []
-
-    class P(html.parser.HTMLParser):
-        def handle_starttag(self, tag, attrs):
-            if tag in ("script", "iframe", "object", "embed", "form", "frame", "base", "style"):
-                found.append((tag, dict(attrs).get("src", "")))
-            for k, v in attrs:
-                v = (v or "").replace("\t", "").replace("\n", "").lower()
-                # a link a grader clicks is no fetch; a src is
-                if k.startswith("on") or v.startswith("javascript:") or (k != "href" and "evil.example" in v):
-                    found.append((tag, k, v))
-
-        def handle_data(self, data):
-            pass
-    P().feed(page)
-    return found
 
 
 def _render(nb) -> str:
