@@ -11,6 +11,7 @@ import base64
 import binascii
 import copy
 import html
+import os
 import re
 import uuid
 
@@ -60,7 +61,12 @@ SVG_ATTRIBUTES = {"*": {"id", "class", "transform", "fill", "fill-opacity", "fil
                   "use": {"href", "xlink:href"}}
 
 RASTER_DATA_URL = re.compile(r"^data:image/(?:png|jpeg|gif|webp);base64,[A-Za-z0-9+/=\s]*$", re.I)
-SAFE_LINK = re.compile(r"^(?:https?:|mailto:|#|[^:]*$)", re.I)   # a relative link has no scheme
+# no relative links: the formgrader serves the submission's own files (which student code may have
+# written) on the Jupyter server's origin, so a link into the folder would open them there
+SAFE_LINK = re.compile(r"^(?:https?://|mailto:|#)", re.I)
+# files the formgrader would serve as pages (``/formgrader/submissions/<id>/<file>``): renamed
+ACTIVE_SUFFIXES = {".html", ".htm", ".xhtml", ".xht", ".shtml", ".svg", ".svgz", ".xml", ".xsl", ".xslt",
+                   ".js", ".mjs", ".mht", ".mhtml"}
 CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 STREAM_NAMES = ("stdout", "stderr")
 # javascript:/vbscript:/data:text URLs in markdown syntax or LaTeX (\href), even when split by
@@ -276,10 +282,34 @@ def sanitize_notebook(nb) -> None:
     return None
 
 
+def neutralize_files(folder) -> list[str]:
+    """In a graded submission's folder, rename files a browser would run (``x.html`` ->
+    ``x.html.txt``) and replace symlinks by a note naming their target. Returns what changed."""
+    changed = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path):
+                target = os.readlink(path)
+                os.unlink(path)
+                with open(path + ".symlink.txt", "w") as fh:
+                    fh.write(f"a symlink to {target} was here; the grader removed it\n")
+                changed.append(path)
+            elif name in filenames and os.path.splitext(name)[1].lower() in ACTIVE_SUFFIXES:
+                os.replace(path, path + ".txt")
+                changed.append(path)
+    return changed
+
+
 class SanitizeOutputs(NbGraderPreprocessor):
     """nbgrader preprocessor: ``sanitize_notebook`` on the executed submission, before it is
     saved (``autograded/``, gradebook) and before feedback is rendered from it."""
 
     def preprocess(self, nb, resources):
         sanitize_notebook(nb)
+        folder = (resources or {}).get("metadata", {}).get("path")
+        # only a submission's folder under autograded/ (nbgrader's default name), never a course's own
+        if folder and os.path.isdir(folder) and "autograded" in os.path.normpath(folder).split(os.sep)[:-1]:
+            for path in neutralize_files(folder):
+                self.log.warning("renamed %s: the formgrader would serve it as a page", path)
         return nb, resources

@@ -148,3 +148,27 @@ def test_cleaning_twice_changes_nothing():
     once = nbformat.writes(nb)
     sanitize_notebook(nb)
     assert nbformat.writes(nb) == once
+
+
+def test_relative_links_go_and_served_files_are_renamed(tmp_path):
+    # the formgrader serves a submission's files on the server's origin: no link may lead there
+    assert 'href' not in clean_html('<a href="page.html">open</a>')
+    assert "page.html" not in clean_markdown("[open](page.html)")
+    from grader.sanitize import SanitizeOutputs
+    folder = tmp_path / "autograded" / "alice" / "a1"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "page.html").write_text("<script>x()</script>")
+    (folder / "sub" / "pic.SVG").write_text("<svg onload='x()'/>")
+    (folder / "data.npy").write_bytes(b"\x93NUMPY")
+    (folder / "key").symlink_to("/etc/hostname")
+    SanitizeOutputs().preprocess(new_notebook(), {"metadata": {"path": str(folder)}})
+    names = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    assert names == ["data.npy", "key.symlink.txt", "page.html.txt", "sub/pic.SVG.txt"], names
+    assert (folder / "page.html.txt").read_text() == "<script>x()</script>"       # renamed, not lost
+    assert "/etc/hostname" in (folder / "key.symlink.txt").read_text()
+    # a folder that is not a submission's is left alone
+    other = tmp_path / "course"
+    other.mkdir()
+    (other / "index.html").write_text("x")
+    SanitizeOutputs().preprocess(new_notebook(), {"metadata": {"path": str(other)}})
+    assert (other / "index.html").exists()
