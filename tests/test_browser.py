@@ -25,8 +25,11 @@ def lab(tmp_path_factory):
     course = copy_course(tmp / "course", ["normalization"])
     cli.release(course, ["normalization"])
     spec = samples.load_spec(REPO / "tests" / "samples" / "normalization.json")
-    expected = samples.write_class(course, [spec])
+    leaks = samples.load_spec(REPO / "tests" / "samples" / "normalization-leaks.json")
+    leaks["students"] = {k: v for k, v in leaks["students"].items() if v.get("expected_inert")}
+    expected = samples.write_class(course, [spec, leaks])
     cli.autograde(course, ["normalization"])          # the TA's formgrader has a class to show
+    cli.feedback(course, ["normalization"])
     for name in ("01_normalization.ipynb", "02_activations.ipynb"):
         cleared_copy(REPO / "course" / name, course / "course" / name)
     (course / "student").mkdir()
@@ -170,3 +173,59 @@ def test_formgrader_lists_the_assignment_and_the_class(lab, page):
     page.goto(f"{lab.url}/formgrader/manage_submissions/normalization?token={lab.token}")
     for student in ("correct", "blank", "bug-zscore-test-stats"):
         page.wait_for_selector(f"text={student}", timeout=60_000)
+
+
+PWNED = "() => window.mlpPwned === undefined ? null : String(window.mlpPwned)"
+
+
+def _submission_id(course, student):
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        return gb.find_submission_notebook("normalization", "normalization", student).id
+
+
+def _watch(page):
+    """Requests the page makes to the Jupyter server's API (what a student script would call)."""
+    seen = []
+    page.on("request", lambda r: seen.append(r.url) if "/api/" in r.url else None)
+    page.on("dialog", lambda d: (seen.append("dialog: " + d.message), d.dismiss()))
+    return seen
+
+
+def test_the_probe_sees_a_script_that_runs(page):
+    # what the tests below rely on: in this Chromium, an event handler that runs sets window.mlpPwned
+    page.set_content('<img src="x" onerror="window.mlpPwned = \'probe\'">')
+    page.wait_for_function("() => window.mlpPwned !== undefined", timeout=10_000)
+    assert page.evaluate(PWNED) == "probe"
+
+
+def test_formgrader_and_feedback_run_no_student_script(lab, page):
+    course = lab.root
+    hostile = ("x-leak-script-html", "x-leak-svg", "x-leak-markdown")
+    for student in hostile + ("x-show-plot-table",):
+        seen = _watch(page)
+        page.goto(f"{lab.url}/formgrader/submissions/{_submission_id(course, student)}/?token={lab.token}")
+        page.wait_for_selector("#notebook, .cell, .jp-Cell", timeout=60_000)
+        page.wait_for_timeout(500)
+        assert page.evaluate(PWNED) is None, f"{student}: a student script ran in the formgrader"
+        for a in page.locator("a[href]").all():             # a javascript: link would run when clicked
+            assert not (a.get_attribute("href") or "").strip().lower().startswith("javascript:"), student
+        assert not [u for u in seen if "terminals" in u or u.startswith("dialog")], (student, seen)
+        if student == "x-leak-svg":         # the drawing stays (nbconvert shows an SVG as an <img>)
+            assert page.locator("img[src^='data:image/svg+xml'], svg circle[fill='teal']").count() == 1
+        feedback = course / "feedback" / student / "normalization" / "normalization.html"
+        page.goto(feedback.as_uri())
+        page.wait_for_timeout(500)
+        assert page.evaluate(PWNED) is None, f"{student}: a student script ran in the feedback"
+        if student == "x-leak-script-html":
+            assert page.locator("b", has_text="student-bold-text").count() == 1
+        if student == "x-show-plot-table":
+            # the legitimate plot and table still show, in the feedback and in the formgrader
+            for where in (feedback.as_uri(),
+                          f"{lab.url}/formgrader/submissions/{_submission_id(course, student)}/?token={lab.token}"):
+                page.goto(where)
+                page.wait_for_selector("table.student-table", timeout=60_000)
+                plots = page.locator("img[src^='data:image/png']")
+                assert plots.count() >= 1 and plots.first.bounding_box()["width"] > 50, where
+                assert page.locator("table.student-table td", has_text="0.25").count() == 1, where
+            page.screenshot(path=str(ARTIFACTS / "formgrader-legitimate-plot-and-table.png"))
