@@ -138,7 +138,9 @@ def bwrap_args(connection_file: str, workdir: str) -> list[str]:
     args += ["--bind", str(work), str(work), "--bind", str(sockets), str(sockets),
              "--ro-bind", str(conn), str(conn)]
     args += ["--chdir", str(work), "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-             "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+             "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+             # the folders bwrap made for the mounts above live in a tmpfs root: read-only too
+             "--remount-ro", "/"]
     return args
 
 

@@ -88,13 +88,22 @@ attempt('write-utils', lambda: open(__import__('utils').checks.__file__, 'a'))
 attempt('read-source', lambda: open('../../../source/a1/a1.ipynb').read())
 attempt('read-gradebook', lambda: open('../../../gradebook.db').read() or 1 / 0)  # missing or empty
 attempt('network', lambda: socket.create_connection(('pypi.org', 443), timeout=3))
+attempt('write-root', lambda: open('/planted.txt', 'w'))
+# under /tmp (pytest's folders) the course's path lies in the sandbox's private /tmp: such a
+# write may succeed there, and must not reach the real course
+try:
+    open('../../../planted.txt', 'w').write('x')
+except OSError:
+    pass
+attempt('write-tmp', lambda: open('/tmp/scratch.txt', 'w').write('ok'))
 print('pid:' + str(os.getpid() < 10))
 """
     got = run_in_grading_kernel(work, code)
     assert got == ["write-cwd:open", "write-utils:blocked", "read-source:blocked", "read-gradebook:blocked",
-                   "network:blocked", "pid:True"], got
+                   "network:blocked", "write-root:blocked", "write-tmp:open", "pid:True"], got
     assert (work / "mine.txt").read_text() == "ok"
     assert (course / "gradebook.db").read_text() == "grades"
+    assert not (course / "planted.txt").exists() and not Path("/planted.txt").exists()
 
 
 def _tree_digest(*roots):
