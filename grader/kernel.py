@@ -12,8 +12,9 @@ variables, read when the kernel starts):
 * ``MLP_GRADER_MAX_PIDS`` (default 128): processes and threads, through the ``pids``
   cgroup (root ignores RLIMIT_NPROC).
 * ``MLP_GRADER_SANDBOX`` (default ``bwrap``): the kernel re-starts itself inside
-  bubblewrap (``grader/sandbox.py``: read-only filesystem, course files hidden, no
-  network, processes die with the kernel); ``off`` runs it unconfined, with a warning.
+  bubblewrap (``grader/sandbox.py``, docs/sandbox.md: only what a kernel needs is visible,
+  a clean environment, no network, processes die with the kernel); ``off`` runs it
+  unconfined, with a warning.
 
 Wall time per cell is nbgrader's ``Execute.timeout``.
 """

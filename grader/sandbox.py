@@ -1,28 +1,8 @@
-"""Confine the grading kernel with bubblewrap (``bwrap``).
+"""Confine the grading kernel with bubblewrap (``bwrap``): a filesystem allowlist, a clean
+environment, no network, its own PID namespace. What it shows and why: docs/sandbox.md.
 
-nbgrader runs every submission with the TA's own permissions: a student cell can
-``UPDATE`` the gradebook, read the hidden tests in ``source/``, rewrite ``utils``,
-delete other students' work, open sockets and leave processes behind. The grading
-kernel (``grader/kernel.py``) therefore re-starts itself inside ``bwrap``:
-
-* the whole filesystem is mounted read-only; the only writable place is the
-  submission's own folder (``autograded/<student>/<assignment>/``, where nbgrader
-  runs the notebook) plus a private, empty ``/tmp`` and ``$HOME``;
-* in the course root and in this repository, ``gradebook.db`` and the folders
-  ``source/ submitted/ autograded/ feedback/ release/ tests/ .git/ .grader_state/``
-  are replaced by empty ones (the submission's own folder is mounted back);
-* no network (``--unshare-net``), its own PID namespace: every process the
-  submission starts dies with the kernel (``--die-with-parent``), no capabilities;
-* rlimits (address space, CPU seconds, file size) from ``grader/kernel.py`` and a
-  cap on the number of processes through the ``pids`` cgroup where one is mounted
-  (root's RLIMIT_NPROC is not enforced by Linux).
-
-The client reaches the kernel through unix sockets (jupyter_client's
-``transport = "ipc"``, set in ``nbgrader_config.py``) in a directory private to the
-grading process, which is mounted into the sandbox; TCP would need the network.
-
-``MLP_GRADER_SANDBOX=off`` (what ``python -m grader --unsafe`` sets) runs the
-kernel unconfined; without bwrap, grading refuses to start otherwise.
+``MLP_GRADER_SANDBOX=off`` (what ``python -m grader --unsafe`` sets) runs the kernel
+unconfined; without bwrap, grading refuses to start otherwise.
 """
 from __future__ import annotations
 
