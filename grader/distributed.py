@@ -48,6 +48,14 @@ import uuid
 from collections import deque
 from pathlib import Path
 
+from grader import gradebook
+from grader.course import load_config, nbgrader_env
+from grader.errors import PipelineError
+from grader.outcome import CRASHED, Outcome, failure_reason, inspect_autograded, submission_digest, write_state
+from grader.pool import autograde_with_retries
+from grader.sanitize import sanitize_notebook
+from grader.tamper import flags_in
+
 CONNECT_TIMEOUT_S = 5
 SCHEMES = ("tcp", "tls", "ws", "wss", "inproc")   # Dask's transports
 
@@ -77,7 +85,7 @@ def stop_process_groups(procs, timeout: float = 30) -> None:
             p.wait()
 
 
-def _files_under(folder: Path) -> dict:
+def files_under(folder: Path) -> dict:
     """``{relative posix path: bytes}`` of every file below ``folder``."""
     out = {}
     if not folder.is_dir():
@@ -105,16 +113,14 @@ def _grading_env() -> dict:
 
 def assignment_bundle(course_root: Path, assignment: str) -> dict:
     """What a worker needs to grade ``assignment``, as bytes (built once per run, on the driver)."""
-    from grader.cli import PipelineError
     config = (course_root / "nbgrader_config.py").read_bytes()
-    source = _files_under(course_root / "source" / assignment)
+    source = files_under(course_root / "source" / assignment)
     with tempfile.TemporaryDirectory(prefix="mlp-bundle-") as tmp:
         tmp = Path(tmp)
         (tmp / "nbgrader_config.py").write_bytes(config)
         _write_files(tmp / "source" / assignment, source)
-        env = dict(os.environ, TQDM_DISABLE="1")
+        env = nbgrader_env(dict(os.environ, TQDM_DISABLE="1"))
         env.pop("MLP_GRADEBOOK_URL", None)      # the template is a private SQLite file
-        env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
         proc = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment,
                                "--force", "--create"], cwd=tmp, env=env, capture_output=True, text=True)
         if proc.returncode != 0 or not (tmp / "gradebook.db").exists():
@@ -149,9 +155,6 @@ def _sweep_dead_tempdirs() -> None:
 
 
 def _grade_in_tempdir(bundle, student, submitted, attempts):
-    from grader.classgrade import autograde_with_retries, failure_reason
-    from grader.cli import load_config
-    from grader.gradebook import patient_sqlite
     t0 = time.perf_counter()
     a = bundle["assignment"]
     _sweep_dead_tempdirs()
@@ -167,9 +170,8 @@ def _grade_in_tempdir(bundle, student, submitted, attempts):
         os.environ.update(bundle["env"])
         os.environ.pop("MLP_GRADEBOOK_URL", None)
         os.environ["TQDM_DISABLE"] = "1"
-        # nbgrader runs `alembic` from PATH when it upgrades a gradebook
-        os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
-        patient_sqlite()
+        os.environ["PATH"] = nbgrader_env()["PATH"]
+        gradebook.patient_sqlite()
         cfg = load_config(tmp)
         cfg.CourseDirectory.db_url = f"sqlite:///{tmp / 'gradebook.db'}"
         cfg.CourseDirectory.root = str(tmp)
@@ -180,7 +182,7 @@ def _grade_in_tempdir(bundle, student, submitted, attempts):
         res, log = autograde_with_retries(api, a, student, attempts)
         return {"success": bool(res.get("success")), "log": log[-6000:],
                 "reason": "" if res.get("success") else failure_reason(log),
-                "files": _files_under(tmp / "autograded" / student / a),
+                "files": files_under(tmp / "autograded" / student / a),
                 "seconds": round(time.perf_counter() - t0, 2), "worker": f"{os.uname().nodename}:{os.getpid()}"}
     finally:
         os.chdir(saved_cwd)
@@ -196,7 +198,6 @@ def _grade_in_tempdir(bundle, student, submitted, attempts):
 
 def connect(scheduler: str, workers: int):
     """``(client, cluster)``; raises PipelineError quickly when the scheduler cannot be reached."""
-    from grader.cli import PipelineError
     try:
         import dask
         from dask.distributed import Client, LocalCluster
@@ -239,10 +240,6 @@ def record_result(course_root: Path, url: str, config, assignment: str, student:
                   digest: str):
     """Write one worker's result: ``autograded/`` files, the gradebook rows, the state record."""
     import nbformat
-    from grader import gradebook
-    from grader.classgrade import Outcome, _write_state, inspect_autograded
-    from grader.tamper import flags_in
-    from grader.sanitize import sanitize_notebook
     dest = course_root / "autograded" / student / assignment
     # the worker's nbgrader cleaned the outputs already; a worker is another machine, so the
     # driver cleans them again before a TA's formgrader can open them
@@ -279,7 +276,7 @@ def record_result(course_root: Path, url: str, config, assignment: str, student:
     if not res["success"] and out.status != "failed":
         out.status, out.reason, out.log = "failed", res["reason"], res["log"]
     out.seconds = res["seconds"]
-    _write_state(course_root, out, digest)
+    write_state(course_root, out, digest)
     return out
 
 
@@ -287,15 +284,10 @@ def grade_with_dask(course_root: Path, todo, scheduler: str, workers: int = 2,
                     show_progress: bool = True) -> list:
     """Grade ``todo`` [(assignment, student)] on a Dask cluster; returns one Outcome each."""
     from distributed import as_completed
-    from distributed.client import FutureCancelledError
-    from distributed.comm.core import CommClosedError
-    from distributed.scheduler import KilledWorker
-    from grader.classgrade import CRASHED, Outcome, _prepare_gradebook, _write_state, submission_digest
-    from grader.cli import PipelineError, load_config
     client, cluster = connect(scheduler, workers)       # before anything is written
     done = []
     try:
-        url = _prepare_gradebook(course_root, todo)
+        url = gradebook.prepare(course_root, todo)
         config = load_config(course_root)
         bundles = {}
         for a in sorted({a for a, _ in todo}):
@@ -310,7 +302,7 @@ def grade_with_dask(course_root: Path, todo, scheduler: str, workers: int = 2,
             if not batch:
                 return
             digests = [submission_digest(course_root, a, s) for a, s in batch]
-            files = [_files_under(course_root / "submitted" / s / a) for a, s in batch]
+            files = [files_under(course_root / "submitted" / s / a) for a, s in batch]
             # one key prefix for every grading task and the first window sent at once: Dask then
             # treats them as one large group of root-ish tasks and queues them on the scheduler
             # (worker-saturation) instead of piling them onto workers, where a crashing one would
@@ -327,21 +319,7 @@ def grade_with_dask(course_root: Path, todo, scheduler: str, workers: int = 2,
                    disable=not show_progress or bool(os.environ.get("TQDM_DISABLE")))
         for fut in ac:
             a, s, digest = active.pop(fut)
-            try:
-                res = fut.result()
-            except KilledWorker:
-                out = Outcome(a, s, status="failed", reason=f"{CRASHED} (a crash or the worker's memory "
-                                                            "limit); not retried further, nor by --resume")
-                _write_state(course_root, out, digest)
-            except (FutureCancelledError, CommClosedError) as exc:
-                raise PipelineError(f"lost the Dask scheduler at {scheduler} ({type(exc).__name__}: {exc}); "
-                                    "what finished is saved: rerun with --resume") from None
-            except Exception as exc:        # the task itself raised (a worker without bwrap, ...)
-                out = Outcome(a, s, status="failed", reason=f"on the worker: {type(exc).__name__}: "
-                                                            f"{str(exc)[:300]}")
-            else:
-                out = record_result(course_root, url, config, a, s, res, digest)
-            done.append(out)
+            done.append(_outcome_of(fut, course_root, url, config, a, s, digest, scheduler))
             bar.update(1)
             fut.release()
             if pending:
@@ -352,3 +330,23 @@ def grade_with_dask(course_root: Path, todo, scheduler: str, workers: int = 2,
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _outcome_of(fut, course_root: Path, url: str, config, a: str, s: str, digest: str, scheduler: str) -> Outcome:
+    """A finished grading task as an Outcome, its result recorded (or why it failed)."""
+    from distributed.client import FutureCancelledError
+    from distributed.comm.core import CommClosedError
+    from distributed.scheduler import KilledWorker
+    try:
+        res = fut.result()
+    except KilledWorker:
+        out = Outcome(a, s, status="failed", reason=f"{CRASHED} (a crash or the worker's memory "
+                                                    "limit); not retried further, nor by --resume")
+        write_state(course_root, out, digest)
+        return out
+    except (FutureCancelledError, CommClosedError) as exc:
+        raise PipelineError(f"lost the Dask scheduler at {scheduler} ({type(exc).__name__}: {exc}); "
+                            "what finished is saved: rerun with --resume") from None
+    except Exception as exc:        # the task itself raised (a worker without bwrap, ...)
+        return Outcome(a, s, status="failed", reason=f"on the worker: {type(exc).__name__}: {str(exc)[:300]}")
+    return record_result(course_root, url, config, a, s, res, digest)

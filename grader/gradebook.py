@@ -16,16 +16,18 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from grader.course import default_db_url, load_config
+from grader.errors import PipelineError
+
 BUSY_TIMEOUT_S = 300
 
 
 def db_url(course_root: Path, config=None) -> str:
     """The gradebook URL the course's nbgrader_config.py sets (SQLite next to it by default)."""
     if config is None:
-        from grader.cli import load_config
         config = load_config(Path(course_root))
     url = config.CourseDirectory.get("db_url") if "CourseDirectory" in config else None
-    return str(url or f"sqlite:///{Path(course_root) / 'gradebook.db'}")
+    return str(url or default_db_url(course_root))
 
 
 def is_sqlite(url: str) -> bool:
@@ -66,7 +68,6 @@ def patient_sqlite() -> None:
 
 def check_reachable(url: str) -> None:
     """Raise PipelineError saying what to do when the gradebook cannot be opened."""
-    from grader.cli import PipelineError
     if is_sqlite(url):
         path = sqlite_path(url)
         if path is not None and not path.exists():
@@ -86,6 +87,24 @@ def check_reachable(url: str) -> None:
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise PipelineError(f"cannot open the gradebook {shown(url)} (MLP_GRADEBOOK_URL): {first}") from None
+
+
+def prepare(course_root: Path, todo, url: str | None = None) -> str:
+    """Check the assignments of ``todo`` ([(assignment, student)]) and create every student once,
+    before workers race to do so. Returns the gradebook's URL."""
+    from nbgrader.api import Gradebook
+    url = url or db_url(course_root)
+    check_reachable(url)
+    patient_sqlite()
+    with Gradebook(url) as gb:
+        known = {a.name for a in gb.assignments}
+        missing = sorted({a for a, _ in todo} - known)
+        if missing:
+            raise PipelineError(f"assignment(s) {missing} are not in the gradebook {shown(url)}: "
+                                f"run `python -m grader release -a {missing[0]}` first")
+        for s in sorted({s for _, s in todo}):
+            retrying(lambda: gb.update_or_create_student(s))
+    return url
 
 
 def retrying(fn, attempts: int = 5):

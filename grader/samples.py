@@ -31,11 +31,11 @@ from pathlib import Path
 
 import nbformat
 
+from grader.errors import SpecError  # noqa: F401  (raised here; samples.SpecError stays valid)
+
 MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 
 
-class SpecError(ValueError):
-    pass
 
 
 def _grade_id(cell):
@@ -192,3 +192,28 @@ def copy_course(src_root, dest, assignments=None) -> Path:
     for spec in (src_root / "tests" / "samples").glob("*.json"):
         shutil.copy2(spec, dest / "tests" / "samples" / spec.name)
     return dest
+
+
+def sample_specs(course_root: Path, names=None) -> list[Path]:
+    folder = course_root / "tests" / "samples"
+    specs = sorted(folder.glob("*.json"))
+    if names:
+        specs = [s for s in specs if load_spec(s)["assignment"] in names]
+    return specs
+
+
+def build_samples(course_root: Path, names=None, fresh: bool = True, where=None) -> dict:
+    """Write the sample class; ``where(spec) -> bool`` selects specs (default: all)."""
+    sub = course_root / "submitted"
+    if fresh and sub.exists():
+        shutil.rmtree(sub)
+    specs = [load_spec(p) for p in sample_specs(course_root, names)]
+    return write_class(course_root, [s for s in specs if where is None or where(s)])
+
+
+def synth(root: Path, n: int, names=None, fresh: bool = True) -> dict:
+    """A synthetic class: n students per assignment, cycling through each spec's variants."""
+    sub = root / "submitted"
+    if fresh and sub.exists():
+        shutil.rmtree(sub)
+    return synthetic_class(root, sample_specs(root, names), n)

@@ -14,6 +14,8 @@ import sys
 import uuid
 from pathlib import Path
 
+from grader.errors import SandboxError  # noqa: F401  (raised here; sandbox.SandboxError stays valid)
+
 PIDS_CGROUP = Path("/sys/fs/cgroup/pids")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # What a grading kernel sees (docs/sandbox.md explains each entry); everything else of the
@@ -31,10 +33,6 @@ ENV_NAMES = ("PATH", "LANG", "LANGUAGE", "TZ", "MPLBACKEND", "FASHION_MNIST_DIR"
              "VECLIB_MAXIMUM_THREADS", "TORCH_NUM_THREADS")
 ENV_PREFIXES = ("LC_", "MLP_GRADER_")
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
-
-
-class SandboxError(RuntimeError):
-    pass
 
 
 def mode() -> str:

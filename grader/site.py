@@ -32,16 +32,14 @@ from pathlib import Path
 
 import nbformat
 
+from grader.errors import SiteError  # noqa: F401  (raised here; site.SiteError stays valid)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MATHJAX_DIR = Path(os.environ.get("MLP_MATHJAX_DIR", "/usr/share/javascript/mathjax"))
 # the parts of MathJax 2 that config TeX-AMS_CHTML loads (1.4 MB of Debian's 54 MB)
 MATHJAX_PARTS = ["MathJax.js", "config/TeX-AMS_CHTML.js", "jax/input/TeX", "jax/element",
                  "jax/output/CommonHTML", "jax/output/PreviewHTML", "jax/output/NativeMML",
                  "extensions", "fonts/HTML-CSS/TeX/woff", "localization/en"]
-
-
-class SiteError(RuntimeError):
-    """The site cannot be built (reported by ``python -m grader site`` as ``error: ...``)."""
 
 
 # --- headings, anchors and links ----------------------------------------------------------------

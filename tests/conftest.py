@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.local_services import free_port  # noqa: F401  (a port for the servers the tests start)
+from benchmarks.local_services import free_port  # noqa: F401  (a port for the servers the tests start)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -43,8 +43,8 @@ def run_in_grading_kernel(folder: Path, code: str, env: dict | None = None, time
     """Start the sandboxed ``mlp-grader`` kernel in ``folder`` (over unix sockets, as
     nbgrader_config.py sets up), run ``code``, return its printed words."""
     from jupyter_client.manager import KernelManager
-    from grader import cli
-    cli.load_config(REPO)          # puts grader/share on JUPYTER_PATH, as nbgrader does
+    from grader import course as grader_course
+    grader_course.load_config(REPO)          # puts grader/share on JUPYTER_PATH, as nbgrader does
     sock = Path(folder).parent / f"sock-{Path(folder).name}"
     sock.mkdir(exist_ok=True)
     km = KernelManager(kernel_name="mlp-grader", transport="ipc", ip=str(sock / "k"))

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from browser import ARTIFACTS, CHROMIUM, Lab, cleared_copy, run_all, run_all_without_errors, wait_kernel_idle
 from conftest import REPO, copy_course
-from grader import cli, samples
+from grader import nbgrader_cmd, samples
 
 pytestmark = pytest.mark.slow
 
@@ -23,13 +23,13 @@ pytestmark = pytest.mark.slow
 def lab(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
     course = copy_course(tmp / "course", ["normalization"])
-    cli.release(course, ["normalization"])
+    nbgrader_cmd.release(course, ["normalization"])
     spec = samples.load_spec(REPO / "tests" / "samples" / "normalization.json")
     leaks = samples.load_spec(REPO / "tests" / "samples" / "normalization-leaks.json")
     leaks["students"] = {k: v for k, v in leaks["students"].items() if v.get("expected_inert")}
     expected = samples.write_class(course, [spec, leaks])
-    cli.autograde(course, ["normalization"])          # the TA's formgrader has a class to show
-    cli.feedback(course, ["normalization"])
+    nbgrader_cmd.autograde(course, ["normalization"])          # the TA's formgrader has a class to show
+    nbgrader_cmd.feedback(course, ["normalization"])
     for name in ("01_normalization.ipynb", "02_activations.ipynb"):
         cleared_copy(REPO / "course" / name, course / "course" / name)
     (course / "student").mkdir()

@@ -78,7 +78,7 @@ def test_playground_plays_and_learning_rate_changes_the_boundary(lab, page):  # 
     e2, t2 = _epoch(status), time.time()
     fps = (e2 - e1) / 5 / (t2 - t1)                             # 5 steps per frame
     print(f"browser: {fps:.1f} frames/s ({e2 - e1} steps in {t2 - t1:.1f} s)")
-    # the goal, 10 frames/s, is measured by `python -m utils.bench_playground`; here Chromium, JupyterLab and
+    # the goal, 10 frames/s, is measured by `python -m benchmarks.playground`; here Chromium, JupyterLab and
     # the kernel share the test machine's cores with whatever else runs, so only check that play keeps going
     assert fps >= 2, f"only {fps:.1f} frames/s while playing"
 

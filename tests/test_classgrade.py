@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import classgrade, samples
+from grader import classgrade, outcome, samples
 from conftest import REPO, copy_course
 
 ASSIGNMENTS = ["normalization", "mlp_backprop"]
@@ -42,7 +42,7 @@ def _db_rows(course):
 
 
 def _scores(course):
-    from grader.cli import grade_rows
+    from grader.nbgrader_cmd import grade_rows
     return {(r[0], r[1]): r[2] for r in grade_rows(course)}
 
 
@@ -105,7 +105,7 @@ def test_class_command_grades_every_submission_concurrently(tmp_path, isolated_e
 @pytest.mark.slow
 def test_killed_class_run_resumes_without_losing_rows(tmp_path, isolated_env):
     course, expected = _class(tmp_path, 5)
-    state = course / classgrade.STATE_DIR
+    state = course / outcome.STATE_DIR
     proc = subprocess.Popen([sys.executable, "-m", "grader", "class", "--course", str(course), "-w", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 600
@@ -145,8 +145,8 @@ def test_synthetic_spec_cycles_through_well_formed_variants():
 
 
 def test_summary_sorts_outcomes_into_groups():
-    O = classgrade.Outcome
-    text = classgrade.summary([
+    O = outcome.Outcome
+    text = outcome.summary([
         O("a", "s1", seconds=2.0), O("a", "s2", seconds=4.0, timed_out=["nb.ipynb:cell 3"]),
         O("a", "s3", seconds=1.0, flags=["nb.ipynb: test cell `t` was edited"]),
         O("a", "s4", status="failed", reason="JSONDecodeError: Expecting value")])

@@ -1,19 +1,19 @@
 """nbgrader_config.py loads (nbgrader silently ignores a broken one) and says what the README says."""
 import shutil
 
-from grader import cli
+from grader import cli, course as grader_course
 from conftest import REPO
 
 
 def test_config_loads_with_course_settings(monkeypatch):
     monkeypatch.delenv("MLP_GRADER_CELL_TIMEOUT", raising=False)
-    c = cli.load_config(REPO)
+    c = grader_course.load_config(REPO)
     assert c.CourseDirectory.course_id == "mlp-insight"
     assert c.CourseDirectory.root == str(REPO)
     assert c.Execute.timeout == 60          # the README promises 60 s per cell
     assert "Per-cell timeout 60 s" in (REPO / "README.md").read_text()
     monkeypatch.setenv("MLP_GRADER_CELL_TIMEOUT", "7")
-    assert cli.load_config(REPO).Execute.timeout == 7
+    assert grader_course.load_config(REPO).Execute.timeout == 7
     assert "nbgrader.preprocessors.ClearHiddenTests" in c.GenerateFeedback.preprocessors
     pre = c.GenerateFeedback.preprocessors
     assert pre.index("grader.preprocessors.ClearHiddenTracebacks") < pre.index("nbgrader.preprocessors.ClearHiddenTests")

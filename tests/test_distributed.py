@@ -19,9 +19,9 @@ import nbformat
 import pytest
 
 from conftest import REPO, copy_course, free_port
-from grader import classgrade, samples
+from grader import classgrade, outcome, samples
 from grader.gradebook import dump_rows
-from grader.local_services import DaskProcesses
+from benchmarks.local_services import DaskProcesses
 
 pytest.importorskip("distributed")
 SPEC = REPO / "tests" / "samples" / "normalization.json"
@@ -100,11 +100,11 @@ def test_scheduler_grades_class_and_survives_a_crashing_submission(tmp_path, iso
         assert (course / "autograded" / student / a / "normalization.ipynb").is_file()
         assert list((course / "feedback" / student / a).glob("*.html")), f"no feedback for {student}"
     assert not (course / "autograded" / "crash-huge").exists()
-    state = json.loads((course / classgrade.STATE_DIR / "normalization" / "crash-huge.json").read_text())
+    state = json.loads((course / outcome.STATE_DIR / "normalization" / "crash-huge.json").read_text())
     assert state["status"] == "failed"
 
     # --resume: everything is recorded, nothing is sent to the cluster again
-    records = {p: p.stat().st_mtime_ns for p in (course / classgrade.STATE_DIR).glob("*/*.json")}
+    records = {p: p.stat().st_mtime_ns for p in (course / outcome.STATE_DIR).glob("*/*.json")}
     again = _run_class(course, "--scheduler", cluster.address, "--resume")
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"{n} submissions: {n - 1} graded, 0 timed out, 0 flagged, 1 failed" in again.stdout
@@ -157,7 +157,7 @@ def test_a_task_that_raises_on_a_broken_worker_is_reported_not_recorded_and_resu
     n = len(expected)
     assert f"{n} submissions: 0 graded, 0 timed out, 0 flagged, {n} failed" in proc.stdout, proc.stdout + proc.stderr
     assert "normalization/correct: on the worker: ImportError: nbgrader is not installed on this worker" in proc.stdout
-    assert not list((course / classgrade.STATE_DIR).glob("*/*.json")), "a worker error must not be recorded"
+    assert not list((course / outcome.STATE_DIR).glob("*/*.json")), "a worker error must not be recorded"
     rows = dump_rows(f"sqlite:///{course / 'gradebook.db'}")
     assert not rows["submissions"] and not rows["grades"], "nothing may reach the gradebook"
     assert not (course / "autograded").exists()
@@ -182,7 +182,7 @@ def test_unreachable_scheduler_fails_fast_and_writes_nothing(tmp_path):
     assert "Nothing was graded or written" in proc.stderr
     assert took < 60, f"took {took:.0f} s to give up"      # 5 s connect timeout + interpreter start-up
     assert _sha(course / "gradebook.db") == before
-    assert not (course / "autograded").exists() and not (course / classgrade.STATE_DIR).exists()
+    assert not (course / "autograded").exists() and not (course / outcome.STATE_DIR).exists()
 
 
 def test_scheduler_option_rejects_a_bad_address(tmp_path):

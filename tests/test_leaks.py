@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from nbconvert import HTMLExporter
 
-from grader import cli, samples
+from grader import nbgrader_cmd, samples
 from conftest import REPO, copy_course, run_in_grading_kernel
 from html_checks import executable_bits
 
@@ -87,8 +87,8 @@ def _render(path: Path) -> str:
 
 def _grade(how: str, course: Path) -> None:
     if how == "nbgrader":
-        assert not cli.autograde(course, ["normalization"])
-        cli.feedback(course, ["normalization"])
+        assert not nbgrader_cmd.autograde(course, ["normalization"])
+        nbgrader_cmd.feedback(course, ["normalization"])
         return
     extra = ["--scheduler", "dask"] if how == "dask" else []
     proc = subprocess.run([sys.executable, "-m", "grader", "class", "--course", str(course), "-a", "normalization",
@@ -100,12 +100,12 @@ def _grade(how: str, course: Path) -> None:
 @pytest.mark.parametrize("how", ["nbgrader", "class", "dask"])
 def test_a_hostile_class_keeps_its_outputs_and_reads_to_itself(how, tmp_path, isolated_env, canaries):
     course = copy_course(tmp_path / "course", ["normalization"])
-    cli.release(course, ["normalization"])
+    nbgrader_cmd.release(course, ["normalization"])
     main = samples.load_spec(REPO / "tests" / "samples" / "normalization.json")
     main["students"] = {"correct": main["students"]["correct"]}
     expected = samples.write_class(course, [main, LEAKS])
     _grade(how, course)
-    rows = {r[0]: r for r in cli.grade_rows(course)}
+    rows = {r[0]: r for r in nbgrader_cmd.grade_rows(course)}
     for (student, _), want in expected.items():
         assert rows[student][2] == want, f"{student}: score {rows[student][2]}, expected {want}"
 

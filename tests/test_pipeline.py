@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import cli, samples, tamper
+from grader import nbgrader_cmd, samples, tamper
 from conftest import REPO, copy_course
 
 SPECS = sorted((REPO / "tests" / "samples").glob("*.json"))
@@ -52,16 +52,16 @@ def _strip(nb):
 def test_round_trip(assignment, tmp_path, isolated_env):
     course = copy_course(tmp_path / "course", [assignment])
     committed = {p.name: nbformat.read(p, 4) for p in (REPO / "release" / assignment).glob("*.ipynb")}
-    cli.release(course, [assignment])
+    nbgrader_cmd.release(course, [assignment])
     fresh = {p.name: nbformat.read(p, 4) for p in (course / "release" / assignment).glob("*.ipynb")}
     assert committed.keys() == fresh.keys(), "release/ lists other notebooks than source/ generates"
     for name in fresh:
         assert _strip(committed[name]) == _strip(fresh[name]), (
             f"release/{assignment}/{name} is stale: run `python -m grader release -a {assignment}`")
 
-    expected = cli.build_samples(course, [assignment], where=lambda spec: spec.get("round_trip", True))
-    failures = cli.autograde(course, [assignment])
-    rows = {(r[0], r[1]): r for r in cli.grade_rows(course)}
+    expected = samples.build_samples(course, [assignment], where=lambda spec: spec.get("round_trip", True))
+    failures = nbgrader_cmd.autograde(course, [assignment])
+    rows = {(r[0], r[1]): r for r in nbgrader_cmd.grade_rows(course)}
     for (student, a), want in expected.items():
         if isinstance(want, tuple):      # a submission nbgrader cannot grade: reported, not fatal
             assert want[1] in failures.get((student, a), ""), (student, failures)
@@ -94,7 +94,7 @@ def test_round_trip(assignment, tmp_path, isolated_env):
                     f"{[ln for ln in text.splitlines() if 'ATTACK' in ln]}")
 
     # feedback never shows hidden tests
-    cli.feedback(course, [assignment])
+    nbgrader_cmd.feedback(course, [assignment])
     src = nbformat.read(next((course / "source" / assignment).glob("*.ipynb")), 4)
     hidden = [ln.strip() for c in src.cells for ln in c.source.split("### BEGIN HIDDEN TESTS")[1:]
               for ln in ln.split("### END HIDDEN TESTS")[0].splitlines() if len(ln.strip()) > 25]
@@ -106,7 +106,7 @@ def test_round_trip(assignment, tmp_path, isolated_env):
         assert "BEGIN HIDDEN TESTS" not in text
         assert html.stat().st_size < 2_000_000, f"{html}: feedback is {html.stat().st_size:,} bytes (output not truncated)"
 
-    out = cli.export(course)
+    out = nbgrader_cmd.export(course)
     with open(out) as fh:
         table = {(r["student_id"], r["assignment"]): float(r["score"]) for r in csv.DictReader(fh)}
     for key, want in expected.items():

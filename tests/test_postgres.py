@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO, copy_course, free_port
 from grader import samples
 from grader.gradebook import dump_rows
-from grader.local_services import TempPostgres, postgres_bin
+from benchmarks.local_services import TempPostgres, postgres_bin
 
 pytestmark = pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL server binaries (initdb, pg_ctl) "
                                 "are not installed: apt-get install postgresql")

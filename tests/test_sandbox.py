@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import cli, sandbox, samples
+from grader import nbgrader_cmd, samples, sandbox
 from conftest import REPO, copy_course, run_in_grading_kernel
 
 ATTACKS = REPO / "tests" / "samples" / "normalization-attacks.json"
@@ -118,16 +118,16 @@ def _tree_digest(*roots):
 @pytest.mark.slow
 def test_attacks_change_nothing_outside_their_folder(tmp_path, isolated_env):
     course = copy_course(tmp_path / "course", ["normalization"])
-    cli.release(course, ["normalization"])
+    nbgrader_cmd.release(course, ["normalization"])
     main = samples.load_spec(REPO / "tests" / "samples" / "normalization.json")
     main["students"] = {k: main["students"][k] for k in ("correct", "bug-zscore-test-stats")}
     expected = samples.write_class(course, [main, ATTACKS])
     watched = [course / "source", course / "release", course / "submitted", course / "tests",
                course / "nbgrader_config.py", REPO / "utils", REPO / "grader"]
     before = _tree_digest(*watched)
-    failures = cli.autograde(course, ["normalization"])
+    failures = nbgrader_cmd.autograde(course, ["normalization"])
     assert not failures, failures
-    rows = {r[0]: r for r in cli.grade_rows(course)}
+    rows = {r[0]: r for r in nbgrader_cmd.grade_rows(course)}
     for (student, _), want in expected.items():
         assert rows[student][2] == want, f"{student}: score {rows[student][2]}, expected {want}"
     spec = samples.load_spec(ATTACKS)

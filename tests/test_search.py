@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from utils import bench_search
+from benchmarks import search as bench_search
 from utils.search import (init_stacked, loss_and_grads, search_data, train_batched, train_loop,
                           train_module_loop, unstack)
 

@@ -50,7 +50,7 @@ Differences kept (on purpose)
   classification; the playground's GUI has no cos inputs either).
 
 numpy, not torch: the matrices are tiny (batch 10, at most 8 units), so each operation's fixed cost
-dominates; ``python -m utils.bench_playground`` measures both and numpy is 2-4x faster here
+dominates; ``python -m benchmarks.playground`` measures both and numpy is 2-4x faster here
 (1,250 vs 555 steps/s for the default network on the idle 2-core machine).
 """
 from __future__ import annotations

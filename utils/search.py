@@ -23,7 +23,7 @@ multiplied by ``lr_decay`` after every epoch, train/validation accuracy evaluate
 every epoch. Model ``m`` is initialised from ``np.random.default_rng(init_seeds[m])``
 (``W1`` drawn first, then ``W2``), so a model trained alone (``M = 1``) and the same model
 trained inside a stack see the same numbers -- :func:`train_loop` is exactly that plain
-loop, used as the baseline of ``python -m utils.bench_search``.
+loop, used as the baseline of ``python -m benchmarks.search``.
 
 The slides' explosion detector ("if the cost is ever > 3 * original cost, break out
 early") is ``explode_factor=3``: a model whose minibatch cost exceeds ``explode_factor``

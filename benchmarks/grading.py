@@ -1,7 +1,7 @@
 """Benchmark: plain sequential ``nbgrader autograde`` against ``python -m grader class``.
 
-    python -m grader.bench                      # 40 submissions of normalization, 2 workers
-    python -m grader.bench -n 40 -a mlp_backprop --per-student
+    python -m benchmarks.grading                      # 40 submissions of normalization, 2 workers
+    python -m benchmarks.grading -n 40 -a mlp_backprop --per-student
 
 In a throw-away copy of the course, a synthetic class of ``-n`` submissions (the
 sample spec's variants, known scores) is autograded three ways, side by side in
@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from grader import cli, samples
+from grader import course as grader_course, nbgrader_cmd, samples
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -77,20 +77,20 @@ def run(n: int = 40, assignment: str = "normalization", workers: int = 2,
     os.environ.setdefault("TQDM_DISABLE", "1")
     tmp = Path(keep or tempfile.mkdtemp(prefix="grader-bench-"))
     course = samples.copy_course(REPO, tmp / "course", [assignment])
-    cli.load_config(course)          # puts the grading kernel on JUPYTER_PATH
-    cli.release(course, [assignment])
+    grader_course.load_config(course)          # puts the grading kernel on JUPYTER_PATH
+    nbgrader_cmd.release(course, [assignment])
     spec = samples.load_spec(course / "tests" / "samples" / f"{assignment}.json")
     expected = samples.write_class(course, [samples.synthetic_spec(spec, n)])
     results = {}
 
     _reset(course)
-    results["sequential"] = _timed(lambda: cli.autograde(course, [assignment]))
-    scores = {k: v for k, v in ((r[0], r[2]) for r in cli.grade_rows(course))}
+    results["sequential"] = _timed(lambda: nbgrader_cmd.autograde(course, [assignment]))
+    scores = {k: v for k, v in ((r[0], r[2]) for r in nbgrader_cmd.grade_rows(course))}
     if per_student:
         _reset(course)
         students = sorted(s for s, _ in expected)
         results["per-student CLI"] = _timed(lambda: [
-            cli.nbgrader(course, "autograde", assignment, "--student", s, "--force", "--create")
+            nbgrader_cmd.nbgrader(course, "autograde", assignment, "--student", s, "--force", "--create")
             for s in students])
     _reset(course)
     from grader import classgrade
@@ -98,7 +98,7 @@ def run(n: int = 40, assignment: str = "normalization", workers: int = 2,
     results[f"class, {workers} workers"] = _timed(
         lambda: outcomes.extend(classgrade.grade_class(course, [assignment], workers=workers,
                                                        show_progress=False)))
-    parallel_scores = {k: v for k, v in ((r[0], r[2]) for r in cli.grade_rows(course))}
+    parallel_scores = {k: v for k, v in ((r[0], r[2]) for r in nbgrader_cmd.grade_rows(course))}
     if sandbox_compare:
         _reset(course)
         old = os.environ.get("MLP_GRADER_SANDBOX")
@@ -108,7 +108,7 @@ def run(n: int = 40, assignment: str = "normalization", workers: int = 2,
                 lambda: classgrade.grade_class(course, [assignment], workers=workers, show_progress=False))
         finally:
             os.environ.pop("MLP_GRADER_SANDBOX") if old is None else os.environ.update(MLP_GRADER_SANDBOX=old)
-        unconfined = {k: v for k, v in ((r[0], r[2]) for r in cli.grade_rows(course))}
+        unconfined = {k: v for k, v in ((r[0], r[2]) for r in nbgrader_cmd.grade_rows(course))}
         if unconfined != parallel_scores:
             raise SystemExit("scores differ with and without the sandbox")
     want = {s: v for (s, _), v in expected.items()}
@@ -161,7 +161,7 @@ def report(res: dict) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m grader.bench", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m benchmarks.grading", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-n", "--submissions", type=int, default=40)
     p.add_argument("-a", "--assignment", default="normalization")

@@ -1,8 +1,8 @@
 """Benchmark: a hyperparameter search as one batched computation vs the plain loop.
 
-    python -m utils.bench_search                          # 100 trials, 1 torch thread, 3 repeats
-    python -m utils.bench_search --threads-batched 2      # batched run on both cores of an idle 2-core machine
-    python -m utils.bench_search --trials 200 --repeats 5 --no-module
+    python -m benchmarks.search                          # 100 trials, 1 torch thread, 3 repeats
+    python -m benchmarks.search --threads-batched 2      # batched run on both cores of an idle 2-core machine
+    python -m benchmarks.search --trials 200 --repeats 5 --no-module
 
 Each trial trains the babysitting lecture's 2-layer net (64 -> 50 ReLU -> 10, softmax +
 L2, weights 1e-4 * randn) on the course's default data (``utils.search.search_data``: 1000

@@ -1,7 +1,7 @@
 """Benchmark: how far the class command scales (Dask scheduler, SQLite and PostgreSQL gradebooks).
 
-    python -m grader.bench_scale              # 200 synthetic submissions of normalization
-    python -m grader.bench_scale -n 40        # a quicker run
+    python -m benchmarks.grading_scale              # 200 synthetic submissions of normalization
+    python -m benchmarks.grading_scale -n 40        # a quicker run
 
 In a throw-away copy of the course, ``-n`` synthetic submissions (known scores) are graded,
 side by side in one run, each from the same starting state:
@@ -29,9 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from grader import cli, samples
-from grader.bench import check_args, ways_table
-from grader.local_services import DaskProcesses, TempPostgres
+from grader import course as grader_course, nbgrader_cmd, samples
+from benchmarks.grading import check_args, ways_table
+from benchmarks.local_services import DaskProcesses, TempPostgres
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -68,7 +68,7 @@ def gradebook_writes(course: Path, assignment: str, urls: dict, n: int = 60) -> 
     """Writes per second of one graded submission's rows (from an autograded notebook of the run)."""
     import nbformat
     from grader import gradebook
-    config = cli.load_config(course)
+    config = grader_course.load_config(course)
     folder = next((course / "autograded").glob(f"*/{assignment}"))
     notebooks = {p.stem: nbformat.read(p, as_version=4) for p in folder.glob("*.ipynb")}
     out = {}
@@ -91,8 +91,8 @@ def run(n: int = 200, assignment: str = "normalization", workers: int = 2, keep:
     from grader import classgrade
     tmp = Path(keep or tempfile.mkdtemp(prefix="grader-bench-scale-"))
     course = samples.copy_course(REPO, tmp / "course", [assignment])
-    cli.load_config(course)
-    cli.release(course, [assignment])
+    grader_course.load_config(course)
+    nbgrader_cmd.release(course, [assignment])
     spec = samples.load_spec(course / "tests" / "samples" / f"{assignment}.json")
     expected = samples.write_class(course, [samples.synthetic_spec(spec, n)])
     want = {s: float(v) for (s, _), v in expected.items()}
@@ -108,7 +108,7 @@ def run(n: int = 200, assignment: str = "normalization", workers: int = 2, keep:
             raise SystemExit(f"{name}: scores differ from the designed ones")
         print(f"  {name}: {seconds[name]:.1f} s", file=sys.stderr, flush=True)
 
-    timed("sequential nbgrader autograde", lambda: cli.autograde(course, [assignment]))
+    timed("sequential nbgrader autograde", lambda: nbgrader_cmd.autograde(course, [assignment]))
     timed(f"class, local default ({workers} processes)",
           lambda: classgrade.grade_class(course, [assignment], workers=workers, show_progress=False))
     cluster = DaskProcesses(workers, tmp / "dask-logs")
@@ -136,8 +136,8 @@ def run(n: int = 200, assignment: str = "normalization", workers: int = 2, keep:
     folder = next((course / "autograded").glob(f"*/{assignment}"))
     student = folder.parent.name
     res = {"success": True, "log": "", "reason": "", "seconds": 0.0,
-           "files": distributed._files_under(folder)}
-    config = cli.load_config(course)
+           "files": distributed.files_under(folder)}
+    config = grader_course.load_config(course)
     gradebook.patient_sqlite()
     t0, k = time.perf_counter(), 30
     for _ in range(k):
@@ -177,7 +177,7 @@ def report(res: dict) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m grader.bench_scale", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m benchmarks.grading_scale", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-n", "--submissions", type=int, default=200)
     p.add_argument("-a", "--assignment", default="normalization")

@@ -1,4 +1,4 @@
-"""Benchmark of the offline playground: ``python -m utils.bench_playground``.
+"""Benchmark of the offline playground: ``python -m benchmarks.playground``.
 
 Prints
 * steps/s: the playground's steps (one pass over the 250 training points, batch size 10) of the numpy network
