@@ -42,8 +42,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import uuid
 from collections import deque
 from pathlib import Path
@@ -51,8 +49,8 @@ from pathlib import Path
 from grader import gradebook
 from grader.course import load_config, nbgrader_env
 from grader.errors import PipelineError
-from grader.outcome import CRASHED, Outcome, failure_reason, inspect_autograded, submission_digest, write_state
-from grader.pool import autograde_with_retries
+from grader.outcome import CRASHED, Outcome, inspect_autograded, submission_digest, write_state
+from grader.remote import files_under, grade_remote, identity, write_files
 from grader.sanitize import sanitize_notebook
 from grader.tamper import flags_in
 
@@ -66,8 +64,6 @@ def is_scheduler_address(address: str) -> bool:
 
 WORKER_WAIT_S = 60
 ALLOWED_FAILURES = 2            # --scheduler dask: a task runs at most 3 times
-SKIP = {".ipynb_checkpoints", "__pycache__"}
-_LOCK = threading.Lock()        # one grading per worker process (cwd and environment are global)
 
 
 def stop_process_groups(procs, timeout: float = 30) -> None:
@@ -85,27 +81,6 @@ def stop_process_groups(procs, timeout: float = 30) -> None:
             p.wait()
 
 
-def files_under(folder: Path) -> dict:
-    """``{relative posix path: bytes}`` of every file below ``folder``."""
-    out = {}
-    if not folder.is_dir():
-        return out
-    for p in sorted(folder.rglob("*")):
-        rel = p.relative_to(folder)
-        if p.is_file() and not SKIP & set(rel.parts):
-            out[rel.as_posix()] = p.read_bytes()
-    return out
-
-
-def _write_files(folder: Path, files: dict) -> None:
-    for rel, data in files.items():
-        dest = (folder / rel).resolve()
-        if not str(dest).startswith(str(folder.resolve()) + os.sep):
-            raise ValueError(f"refusing to write outside {folder}: {rel}")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(data)
-
-
 def _grading_env() -> dict:
     return {k: v for k, v in os.environ.items()
             if k.startswith("MLP_GRADER_") and k not in ("MLP_GRADER_COURSE_ROOT", "MLP_GRADER_INSIDE_SANDBOX")}
@@ -118,7 +93,7 @@ def assignment_bundle(course_root: Path, assignment: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="mlp-bundle-") as tmp:
         tmp = Path(tmp)
         (tmp / "nbgrader_config.py").write_bytes(config)
-        _write_files(tmp / "source" / assignment, source)
+        write_files(tmp / "source" / assignment, source)
         env = nbgrader_env(dict(os.environ, TQDM_DISABLE="1"))
         env.pop("MLP_GRADEBOOK_URL", None)      # the template is a private SQLite file
         proc = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment,
@@ -133,68 +108,6 @@ def assignment_bundle(course_root: Path, assignment: str) -> dict:
     return {"assignment": assignment, "config": config, "source": source, "gradebook": gradebook,
             "env": _grading_env(), "digest": h.hexdigest()}
 
-
-# ---------------------------------------------------------------- worker side
-
-def _identity(x):
-    return x
-
-
-def grade_remote(bundle: dict, student: str, submitted: dict, attempts: int = 3) -> dict:
-    """A Dask task: autograde one submission in a private temporary course on this worker."""
-    with _LOCK:
-        return _grade_in_tempdir(bundle, student, submitted, attempts)
-
-
-def _sweep_dead_tempdirs() -> None:
-    """Remove the temporary courses of worker processes that were killed mid-task."""
-    for old in Path(tempfile.gettempdir()).glob("mlp-grade-*-*"):
-        pid = old.name.split("-")[2]
-        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
-            shutil.rmtree(old, ignore_errors=True)
-
-
-def _grade_in_tempdir(bundle, student, submitted, attempts):
-    t0 = time.perf_counter()
-    a = bundle["assignment"]
-    _sweep_dead_tempdirs()
-    tmp = Path(tempfile.mkdtemp(prefix=f"mlp-grade-{os.getpid()}-"))
-    saved_cwd = os.getcwd()
-    keys = set(bundle["env"]) | {"MLP_GRADEBOOK_URL", "MLP_GRADER_COURSE_ROOT", "PATH", "TQDM_DISABLE"}
-    saved_env = {k: os.environ.get(k) for k in keys}
-    try:
-        (tmp / "nbgrader_config.py").write_bytes(bundle["config"])
-        (tmp / "gradebook.db").write_bytes(bundle["gradebook"])
-        _write_files(tmp / "source" / a, bundle["source"])
-        _write_files(tmp / "submitted" / student / a, submitted)
-        os.environ.update(bundle["env"])
-        os.environ.pop("MLP_GRADEBOOK_URL", None)
-        os.environ["TQDM_DISABLE"] = "1"
-        os.environ["PATH"] = nbgrader_env()["PATH"]
-        gradebook.patient_sqlite()
-        cfg = load_config(tmp)
-        cfg.CourseDirectory.db_url = f"sqlite:///{tmp / 'gradebook.db'}"
-        cfg.CourseDirectory.root = str(tmp)
-        os.chdir(tmp)
-        from nbgrader.apps import NbGraderAPI
-        from nbgrader.coursedir import CourseDirectory
-        api = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
-        res, log = autograde_with_retries(api, a, student, attempts)
-        return {"success": bool(res.get("success")), "log": log[-6000:],
-                "reason": "" if res.get("success") else failure_reason(log),
-                "files": files_under(tmp / "autograded" / student / a),
-                "seconds": round(time.perf_counter() - t0, 2), "worker": f"{os.uname().nodename}:{os.getpid()}"}
-    finally:
-        os.chdir(saved_cwd)
-        for k, v in saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-# ---------------------------------------------------------------- driver side
 
 def connect(scheduler: str, workers: int):
     """``(client, cluster)``; raises PipelineError quickly when the scheduler cannot be reached."""
@@ -258,7 +171,7 @@ def record_result(course_root: Path, url: str, config, assignment: str, student:
         shutil.rmtree(dest)         # autograde --force replaces the folder
     if res["files"]:
         part = dest.with_name(f".{assignment}.part-{uuid.uuid4().hex[:8]}")
-        _write_files(part, res["files"])
+        write_files(part, res["files"])
         os.replace(part, dest)
     if res["success"]:
         flagged = {name for name, nb in notebooks.items() if flags_in(nb)}
@@ -292,7 +205,7 @@ def grade_with_dask(course_root: Path, todo, scheduler: str, workers: int = 2,
         bundles = {}
         for a in sorted({a for a, _ in todo}):
             b = assignment_bundle(course_root, a)
-            bundles[a] = client.submit(_identity, b, key=f"mlp-bundle-{a}-{b['digest'][:16]}")
+            bundles[a] = client.submit(identity, b, key=f"mlp-bundle-{a}-{b['digest'][:16]}")
         window = max(8, 4 * max(1, sum(client.nthreads().values())))
         pending, active, ac = deque(todo), {}, as_completed(loop=client.loop)
 
