@@ -5,6 +5,10 @@ assignment in ``source/``: the question (markdown, grade_id ``quiz-<...>-text``)
 (solution, grade_id ``quiz-<...>``, setting ``answer_<seed>_<name> = {...}``) and the grade cell
 (grade_id ``quiz-<...>-test``, 1 point): its visible part checks only the format with
 ``utils.checks.check_choice``; its hidden part passes the right set as ``expected=``.
+
+Seed 000's Q3 is the exception (issue 18): its key rests on a reconstructed figure, so it is a hand-graded markdown
+answer ``written-000-q3`` with a rubric in its solution. No lecture may state a quiz key before its "Quiz answers
+(read after the deadline)" heading (``quiz_key_leaks``).
 """
 from __future__ import annotations
 
