@@ -102,7 +102,8 @@ def scan_source(text: str, allowed_defs=()) -> list[str]:
         else:
             m = pattern.search(text)
         if m:
-            line = text[text.rfind("\n", 0, m.start()) + 1:].split("\n", 1)[0].strip()
+            at = max(m.start(), m.end() - 1)     # ^\s* may begin the match on a blank line above
+            line = text[text.rfind("\n", 0, at) + 1:].split("\n", 1)[0].strip()
             found.append(f"{why}: `{line[:120]}`")
     return found
 
