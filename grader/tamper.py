@@ -37,6 +37,7 @@ CHECK_NAMES = ("assert_close", "assert_shape", "assert_rel_error", "check_gradie
                "assert_raises", "assert_no_warnings", "rel_error", "CheckError", "assert_std",
                "assert_mean", "assert_same_std", "assert_uniform_bounds", "assert_normal_shape")
 _MODULES = r"(?:np|numpy|torch|F|nn|math|scipy|sklearn|utils|checks|stat_checks|builtins|random)"
+_CHECK_DEFS = re.compile(rf"^\s*(?:def\s+(?:{'|'.join(CHECK_NAMES)})\s*\(|(?:{'|'.join(CHECK_NAMES)})\s*=(?!=))", re.M)
 SUSPICIOUS = [
     (re.compile(rf"^\s*{_MODULES}(?:\.\w+)+\s*=(?!=)", re.M), "rebinds a library function the tests use"),
     (re.compile(rf"\bsetattr\s*\(\s*{_MODULES}\b"), "rebinds a library function the tests use"),
@@ -44,8 +45,7 @@ SUSPICIOUS = [
      "changes the interpreter's modules or builtins"),
     (re.compile(r"\.__dict__\s*\[|\bModuleType\.__setattr__|\bobject\.__setattr__"),
      "writes into a module behind its back"),
-    (re.compile(rf"^\s*(?:def\s+(?:{'|'.join(CHECK_NAMES)})\s*\(|(?:{'|'.join(CHECK_NAMES)})\s*=(?!=))", re.M),
-     "redefines a check function the tests use"),
+    (_CHECK_DEFS, "redefines a check function the tests use"),
     (re.compile(r"gradebook|nbgrader|\.ipynb\b|['\"/]source/|autograded/|submitted/|BEGIN HIDDEN"),
      "reads the course's files (where the hidden tests live)"),
 ]
@@ -80,13 +80,30 @@ def released_text(source: str) -> str:
     return "\n".join(ln.rstrip() for ln in _HIDDEN.sub("", source).splitlines() if ln.strip())
 
 
-def scan_source(text: str) -> list[str]:
-    """Reasons (with the offending line) why answer code looks like an attack on the tests."""
+_DEFINES = re.compile(rf"^\s*(?:def\s+({'|'.join(CHECK_NAMES)})\s*\(|({'|'.join(CHECK_NAMES)})\s*=(?!=))", re.M)
+
+
+def defined_check_names(text: str) -> set[str]:
+    """The check names a cell defines (``def rel_error(`` or ``rel_error = ...``)."""
+    return {a or b for a, b in _DEFINES.findall(text)}
+
+
+def scan_source(text: str, allowed_defs=()) -> list[str]:
+    """Reasons (with the offending line) why answer code looks like an attack on the tests.
+
+    ``allowed_defs``: check names this answer cell is *asked* to define (the reference solution
+    defines them, e.g. an assignment where students write their own ``numeric_gradient``);
+    defining those is the assignment, not an attack."""
     found = []
+    allowed = set(allowed_defs)
     for pattern, why in SUSPICIOUS:
-        m = pattern.search(text)
+        if pattern is _CHECK_DEFS and allowed:
+            m = next((m for m in _DEFINES.finditer(text) if (m.group(1) or m.group(2)) not in allowed), None)
+        else:
+            m = pattern.search(text)
         if m:
-            line = text[text.rfind("\n", 0, m.start()) + 1:].split("\n", 1)[0].strip()
+            at = max(m.start(), m.end() - 1)     # ^\s* may begin the match on a blank line above
+            line = text[text.rfind("\n", 0, at) + 1:].split("\n", 1)[0].strip()
             found.append(f"{why}: `{line[:120]}`")
     return found
 
@@ -130,7 +147,10 @@ class FlagTampering(NbGraderPreprocessor):
                         continue        # restored by OverwriteCells: its text is not the student's
                 if cell.cell_type == "code":
                     where = f"cell `{gid}`" if gid else f"cell {k}"
-                    flags += [f"{where} {why}" for why in scan_source(cell.source)]
+                    # an answer cell whose reference solution defines a check name (the student
+                    # writes their own rel_error) may define that name, and only that one
+                    allowed = defined_check_names(src.source) if src is not None else ()
+                    flags += [f"{where} {why}" for why in scan_source(cell.source, allowed)]
             if flags:
                 try:
                     sub_nb = gb.find_submission_notebook(notebook, assignment, student)
