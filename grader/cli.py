@@ -10,6 +10,7 @@
     python -m grader class      # autograde the whole class on every core, then feedback + export
     python -m grader class --scheduler tcp://HOST:8786   # ... on a Dask cluster (grader/distributed.py)
     python -m grader synth -n 40  # a synthetic class of 40 students (tests, benchmarks)
+    python -m grader report [--out report/]  # static HTML class report (grader/report.py, docs/report.md)
 
 Every step calls nbgrader's own command line in the course root (the folder
 holding nbgrader_config.py), so what runs here is what a TA runs by hand.
@@ -200,11 +201,16 @@ def synth(root: Path, n: int, names=None, fresh: bool = True) -> dict:
     return _samples.synthetic_class(root, sample_specs(root, names), n)
 
 
+def _report(root: Path, names, out):
+    from grader import report
+    return report.build(root, names, Path(out).resolve() if out else None)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m grader", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("step", choices=["all", "release", "samples", "autograde", "feedback",
-                                    "export", "table", "class", "synth"])
+                                    "export", "table", "class", "synth", "report"])
     p.add_argument("--course", default=str(REPO_ROOT),
                    help="course root holding nbgrader_config.py (default: this repository)")
     p.add_argument("-a", "--assignment", action="append",
@@ -218,6 +224,8 @@ def main(argv=None) -> int:
                         "LocalCluster of --workers processes) or the address of a Dask scheduler, "
                         "tcp://HOST:PORT (workers get the submissions as bytes; see grader/distributed.py)")
     p.add_argument("-n", "--students", type=int, default=40, help="synth: number of students")
+    p.add_argument("--out", default=None,
+                   help="report: folder for index.html (default: COURSE/report)")
     p.add_argument("--unsafe", action="store_true",
                    help="grade without the bubblewrap sandbox: student code runs with your permissions")
     args = p.parse_args(argv)
@@ -264,6 +272,7 @@ def main(argv=None) -> int:
         steps["class"] = lambda: grade_class_step(root, names, args.workers, args.resume, args.scheduler)
         steps["synth"] = lambda: print(f"wrote {len(synth(root, args.students, names))} submissions "
                                        f"to {root / 'submitted'}")
+        steps["report"] = lambda: print(f"wrote {_report(root, names, args.out)}")
         # the main job grades the class in parallel (class = autograde + feedback + export)
         order = ["release", "samples", "class", "table"] if args.step == "all" else [args.step]
         for step in order:
