@@ -87,7 +87,12 @@ def collect(course_root: Path, names=None) -> dict[str, list[Submission]]:
     from grader import gradebook
     from grader.tamper import flags_in
     course_root = Path(course_root).resolve()
+    from grader.cli import PipelineError
     url = gradebook.db_url(course_root)
+    db = gradebook.sqlite_path(url)
+    if db is not None and not db.exists():
+        raise PipelineError(f"{db} does not exist: grade the class first (python -m grader class)")
+    gradebook.check_reachable(url)
     out: dict[str, list[Submission]] = {}
     with Gradebook(url) as gb:
         for a in gb.assignments:
@@ -378,13 +383,17 @@ def build(course_root: Path, names=None, out_dir: Path | None = None) -> Path:
     t0 = time.perf_counter()
     course_root = Path(course_root).resolve()
     out_dir = Path(out_dir or course_root / "report").resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
     data = collect(course_root, names)
+    if not data:
+        from grader.cli import PipelineError
+        raise PipelineError(f"nothing to report: no graded submissions in {course_root}"
+                            + (f" for {names}" if names else ""))
     similar = {}
     for a, subs in data.items():
         template = released_answers(course_root, a)
         similar[a] = [dict(p, assignment=a) for p in similarity.rank_pairs(
             {s.student: s.answers for s in subs if s.answers and not s.blank}, template)]
+    out_dir.mkdir(parents=True, exist_ok=True)
     page = render(course_root, data, out_dir, similar, seconds=time.perf_counter() - t0)
     path = out_dir / "index.html"
     path.write_text(page, encoding="utf-8")

@@ -256,3 +256,11 @@ def test_report_renders_offline_in_chromium(graded):
         finally:
             b.close()
     assert requests == [], requests
+
+
+def test_report_before_grading_says_so_and_creates_no_gradebook(tmp_path):
+    course = copy_course(tmp_path / "course", [ASSIGNMENT])
+    proc = subprocess.run([sys.executable, "-m", "grader", "report", "--course", str(course)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "grade the class first" in proc.stderr, proc.stderr
+    assert not (course / "gradebook.db").exists() and not (course / "report").exists()
