@@ -10,6 +10,7 @@
     python -m grader class      # autograde the whole class on every core, then feedback + export
     python -m grader class --scheduler tcp://HOST:8786   # ... on a Dask cluster (grader/distributed.py)
     python -m grader synth -n 40  # a synthetic class of 40 students (tests, benchmarks)
+    python -m grader report [--out report/]  # static HTML class report (grader/report.py, docs/report.md)
     python -m grader site       # the course website in _build/html (grader/site.py, docs/site.md)
 
 Every step calls nbgrader's own command line in the course root (the folder
@@ -23,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from grader import classgrade, sandbox, site
+from grader import classgrade, report, sandbox, site
 from grader.course import REPO_ROOT, assignments, load_config
 from grader.distributed import SCHEMES, is_scheduler_address
 from grader.errors import PipelineError, SandboxError, SiteError, SpecError
@@ -31,7 +32,7 @@ from grader.nbgrader_cmd import autograde, export, feedback, grade_rows, release
 from grader.outcome import summary
 from grader.samples import build_samples, synth
 
-STEPS = ["all", "release", "samples", "autograde", "feedback", "export", "table", "class", "synth", "site"]
+STEPS = ["all", "release", "samples", "autograde", "feedback", "export", "table", "class", "synth", "site", "report"]
 
 
 def print_table(rows) -> str:
@@ -75,6 +76,8 @@ def parser() -> argparse.ArgumentParser:
                         "LocalCluster of --workers processes) or the address of a Dask scheduler, "
                         "tcp://HOST:PORT (workers get the submissions as bytes; see grader/distributed.py)")
     p.add_argument("-n", "--students", type=int, default=40, help="synth: number of students")
+    p.add_argument("--out", default=None,
+                   help="report: folder for index.html (default: COURSE/report)")
     p.add_argument("--unsafe", action="store_true",
                    help="grade without the bubblewrap sandbox: student code runs with your permissions")
     return p
@@ -112,6 +115,7 @@ def run(args) -> None:
         "table": lambda: print_table(grade_rows(root)),
         "class": lambda: grade_class_step(root, names, args.workers, args.resume, args.scheduler),
         "site": lambda: site.main(root),
+        "report": lambda: print(f"wrote {report.build(root, names, Path(args.out).resolve() if args.out else None)}"),
         "synth": lambda: print(f"wrote {len(synth(root, args.students, names))} submissions to {root / 'submitted'}"),
     }
     # the main job grades the class in parallel (class = autograde + feedback + export)
