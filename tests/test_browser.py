@@ -22,14 +22,15 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
-    course = copy_course(tmp / "course", ["normalization"])
-    nbgrader_cmd.release(course, ["normalization"])
+    course = copy_course(tmp / "course", ["normalization", "layers"])
+    nbgrader_cmd.release(course, ["normalization", "layers"])
     spec = samples.load_spec(REPO / "tests" / "samples" / "normalization.json")
     leaks = samples.load_spec(REPO / "tests" / "samples" / "normalization-leaks.json")
     leaks["students"] = {k: v for k, v in leaks["students"].items() if v.get("expected_inert")}
-    expected = samples.write_class(course, [spec, leaks])
-    nbgrader_cmd.autograde(course, ["normalization"])          # the TA's formgrader has a class to show
-    nbgrader_cmd.feedback(course, ["normalization"])
+    written = samples.load_spec(REPO / "tests" / "samples" / "layers-leaks.json")   # a written answer with HTML
+    expected = samples.write_class(course, [spec, leaks, written])
+    nbgrader_cmd.autograde(course, ["normalization", "layers"])   # the TA's formgrader has a class to show
+    nbgrader_cmd.feedback(course, ["normalization", "layers"])
     for name in ("01_normalization.ipynb", "02_activations.ipynb"):
         cleared_copy(REPO / "course" / name, course / "course" / name)
     (course / "student").mkdir()
@@ -168,7 +169,7 @@ def test_formgrader_lists_the_assignment_and_the_class(lab, page):
     page.goto(f"{lab.url}/formgrader?token={lab.token}")
     page.wait_for_selector("text=normalization", timeout=60_000)
     row = page.locator("tr", has_text="normalization")
-    n = len({s for s, _ in lab.expected})
+    n = len({s for s, a in lab.expected if a == "normalization"})
     assert re.search(rf"\b{n}\b", row.inner_text()), f"expected {n} submissions: {row.inner_text()}"
     page.goto(f"{lab.url}/formgrader/manage_submissions/normalization?token={lab.token}")
     for student in ("correct", "blank", "bug-zscore-test-stats"):
@@ -178,10 +179,10 @@ def test_formgrader_lists_the_assignment_and_the_class(lab, page):
 PWNED = "() => window.mlpPwned === undefined ? null : String(window.mlpPwned)"
 
 
-def _submission_id(course, student):
+def _submission_id(course, student, assignment="normalization"):
     from nbgrader.api import Gradebook
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        return gb.find_submission_notebook("normalization", "normalization", student).id
+        return gb.find_submission_notebook(assignment, assignment, student).id
 
 
 def _watch(page):
@@ -201,19 +202,21 @@ def test_the_probe_sees_a_script_that_runs(page):
 
 def test_formgrader_and_feedback_run_no_student_script(lab, page):
     course = lab.root
-    hostile = ("x-leak-script-html", "x-leak-svg", "x-leak-markdown")
-    for student in hostile + ("x-show-plot-table",):
+    hostile = (("x-leak-script-html", "normalization"), ("x-leak-svg", "normalization"), ("x-leak-markdown", "layers"))
+    for student, assignment in hostile + (("x-show-plot-table", "normalization"),):
         seen = _watch(page)
-        page.goto(f"{lab.url}/formgrader/submissions/{_submission_id(course, student)}/?token={lab.token}")
+        page.goto(f"{lab.url}/formgrader/submissions/{_submission_id(course, student, assignment)}/?token={lab.token}")
         page.wait_for_selector("#notebook, .cell, .jp-Cell", timeout=60_000)
         page.wait_for_timeout(500)
         assert page.evaluate(PWNED) is None, f"{student}: a student script ran in the formgrader"
         for a in page.locator("a[href]").all():             # a javascript: link would run when clicked
             assert not (a.get_attribute("href") or "").strip().lower().startswith("javascript:"), student
         assert not [u for u in seen if "terminals" in u or u.startswith("dialog")], (student, seen)
+        if student == "x-leak-markdown":    # the written answer's text stays
+            assert page.get_by_text("Centring first makes the covariance", exact=False).count() >= 1
         if student == "x-leak-svg":         # the drawing stays (nbconvert shows an SVG as an <img>)
             assert page.locator("img[src^='data:image/svg+xml'], svg circle[fill='teal']").count() == 1
-        feedback = course / "feedback" / student / "normalization" / "normalization.html"
+        feedback = course / "feedback" / student / assignment / f"{assignment}.html"
         page.goto(feedback.as_uri())
         page.wait_for_timeout(500)
         assert page.evaluate(PWNED) is None, f"{student}: a student script ran in the feedback"

@@ -495,7 +495,7 @@ ERRATA = {
     "test_forward_weight_index": [(10, ["W^(l-1)"])],
 }
 # Not errata (issue 18): ports, conversions (seed 001's lossy copy of seed 000) and conventions. The tests above
-# still check them and the lecture still mentions them, but README lists them as notes, not as slide errors.
+# still check them and the lecture still mentions them, but docs/errata.md lists them as notes, not as slide errors.
 NOTES = {
     "test_python2_init_code_ported": [(6, ["Python 2"])],
     "test_python2_babysitting_code_ported": [(8, ["Python 2"])],
@@ -531,7 +531,7 @@ def errata_text(path):
 def test_registry_matches_tests():
     names = {n for n in globals() if n.startswith("test_") and n not in ("test_registry_matches_tests",
                                                                            "test_lecture_has_erratum",
-                                                                           "test_readme_splits_errata_from_notes")}
+                                                                           "test_errata_page_splits_errata_from_notes")}
     assert not set(ERRATA) & set(NOTES), "an item is either an erratum or a note"
     listed = {n.split("[")[0] for n in {**ERRATA, **NOTES}} | {"test_adaline_xor_normal_equations"}
     assert names == listed, f"tests without a lecture entry: {names - listed}; entries without a test: {listed - names}"
@@ -550,10 +550,9 @@ def test_lecture_has_erratum(name, lecture, words):
 
 
 def _readme_table(title):
-    """The test names (without parameters) in the README table that follows the paragraph starting with ``title``."""
-    text = (REPO / "README.md").read_text()
-    section = text[text.index("## Errata, collected"):]
-    section = section[:section.index("\n## ", 1)]
+    """The test names (without parameters) in docs/errata.md's table that follows the paragraph
+    starting with ``title``."""
+    section = (REPO / "docs" / "errata.md").read_text()
     part = section[section.index(title):]
     rows = []
     for line in part.splitlines()[1:]:
@@ -564,7 +563,7 @@ def _readme_table(title):
     return {name for row in rows[2:] for name in re.findall(r"`(test_\w+)", row.rsplit("|", 2)[-2])}
 
 
-def test_readme_splits_errata_from_notes():
+def test_errata_page_splits_errata_from_notes():
     errata, notes = _readme_table("**Errata**"), _readme_table("**Notes**")
     assert errata == {n.split("[")[0] for n in ERRATA}, (errata ^ {n.split("[")[0] for n in ERRATA})
     assert notes == {n.split("[")[0] for n in NOTES}, (notes ^ {n.split("[")[0] for n in NOTES})

@@ -1,6 +1,7 @@
 """What a submission prints, reads or displays stays with its own grade (issue 17).
 
-The sample class ``tests/samples/normalization-leaks.json`` is graded through plain
+The sample classes ``tests/samples/normalization-leaks.json`` and ``layers-leaks.json`` (a written
+answer) are graded through plain
 ``nbgrader autograde``, the class command and the Dask path, with canaries planted where a TA's
 machine keeps secrets: the environment, a file and a unix socket in the grading user's home, an
 abstract unix socket. The browser side (formgrader, feedback in Chromium) is in test_browser.py.
@@ -22,6 +23,8 @@ from conftest import REPO, copy_course, run_in_grading_kernel
 from html_checks import executable_bits
 
 LEAKS = REPO / "tests" / "samples" / "normalization-leaks.json"
+WRITTEN_LEAKS = REPO / "tests" / "samples" / "layers-leaks.json"
+ASSIGNMENTS = ["layers", "normalization"]
 CANARY = "mlp-canary"
 LEAKED = re.compile(f"{CANARY}-(?:aws|pg|jupyter|file|socket)")     # the planted values, not the attack's text
 SECRETS = {"AWS_SECRET_ACCESS_KEY": f"{CANARY}-aws", "PGPASSWORD": f"{CANARY}-pg", "JUPYTER_TOKEN": f"{CANARY}-jupyter"}
@@ -87,46 +90,50 @@ def _render(path: Path) -> str:
 
 def _grade(how: str, course: Path) -> None:
     if how == "nbgrader":
-        assert not nbgrader_cmd.autograde(course, ["normalization"])
-        nbgrader_cmd.feedback(course, ["normalization"])
+        assert not nbgrader_cmd.autograde(course, ASSIGNMENTS)
+        nbgrader_cmd.feedback(course, ASSIGNMENTS)
         return
     extra = ["--scheduler", "dask"] if how == "dask" else []
-    proc = subprocess.run([sys.executable, "-m", "grader", "class", "--course", str(course), "-a", "normalization",
-                           *extra], capture_output=True, text=True, timeout=900)
+    proc = subprocess.run([sys.executable, "-m", "grader", "class", "--course", str(course), *extra],
+                          capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["nbgrader", "class", "dask"])
 def test_a_hostile_class_keeps_its_outputs_and_reads_to_itself(how, tmp_path, isolated_env, canaries):
-    course = copy_course(tmp_path / "course", ["normalization"])
-    nbgrader_cmd.release(course, ["normalization"])
-    main = samples.load_spec(REPO / "tests" / "samples" / "normalization.json")
-    main["students"] = {"correct": main["students"]["correct"]}
-    expected = samples.write_class(course, [main, LEAKS])
+    course = copy_course(tmp_path / "course", ASSIGNMENTS)
+    nbgrader_cmd.release(course, ASSIGNMENTS)
+    correct = []
+    for a in ASSIGNMENTS:
+        spec = samples.load_spec(REPO / "tests" / "samples" / f"{a}.json")
+        spec["students"] = {"correct": spec["students"]["correct"]}
+        correct.append(spec)
+    expected = samples.write_class(course, [*correct, LEAKS, WRITTEN_LEAKS])
     _grade(how, course)
-    rows = {r[0]: r for r in nbgrader_cmd.grade_rows(course)}
-    for (student, _), want in expected.items():
-        assert rows[student][2] == want, f"{student}: score {rows[student][2]}, expected {want}"
+    rows = {(r[0], r[1]): r for r in nbgrader_cmd.grade_rows(course)}
+    for key, want in expected.items():
+        assert rows[key][2] == want, f"{key}: score {rows[key][2]}, expected {want}"
 
-    def paths(student):
-        return (course / "autograded" / student / "normalization" / "normalization.ipynb",
-                course / "feedback" / student / "normalization" / "normalization.html")
-    nb_path, fb_path = paths("correct")
-    clean_nb, clean_fb = executable_bits(_render(nb_path)), executable_bits(fb_path.read_text())
+    def paths(student, a="normalization"):
+        return (course / "autograded" / student / a / f"{a}.ipynb", course / "feedback" / student / a / f"{a}.html")
+    clean = {a: (executable_bits(_render(paths("correct", a)[0])), executable_bits(paths("correct", a)[1].read_text()))
+             for a in ASSIGNMENTS}
+    for spec in map(samples.load_spec, (LEAKS, WRITTEN_LEAKS)):
+        a = spec["assignment"]
+        for student, info in spec["students"].items():
+            nb_path, fb_path = paths(student, a)
+            nb = nbformat.read(nb_path, 4)
+            text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+            if "expected_output" in info:
+                lines = [ln for ln in text.splitlines() if "ATTACK-RESULT" in ln]
+                assert lines and all(info["expected_output"] in ln for ln in lines), (how, student, lines)
+            feedback = fb_path.read_text()
+            assert not LEAKED.search(nb_path.read_text()) and not LEAKED.search(feedback), (how, student)
+            if info.get("expected_inert"):
+                assert executable_bits(_render(nb_path)) == clean[a][0], (how, student)
+                assert executable_bits(feedback) == clean[a][1], (how, student)
     spec = samples.load_spec(LEAKS)
-    for student, info in spec["students"].items():
-        nb_path, fb_path = paths(student)
-        nb = nbformat.read(nb_path, 4)
-        text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
-        if "expected_output" in info:
-            lines = [ln for ln in text.splitlines() if "ATTACK-RESULT" in ln]
-            assert lines and all(info["expected_output"] in ln for ln in lines), (how, student, lines)
-        feedback = fb_path.read_text()
-        assert not LEAKED.search(nb_path.read_text()) and not LEAKED.search(feedback), (how, student)
-        if info.get("expected_inert"):
-            assert executable_bits(_render(nb_path)) == clean_nb, (how, student)
-            assert executable_bits(feedback) == clean_fb, (how, student)
     outputs = {s: [o for c in nbformat.read(paths(s)[0], 4).cells if c.cell_type == "code" for o in c.outputs]
                for s in spec["students"]}
     html_of = {s: "".join(o.get("data", {}).get("text/html", "") for o in outs) for s, outs in outputs.items()}
@@ -136,6 +143,6 @@ def test_a_hostile_class_keeps_its_outputs_and_reads_to_itself(how, tmp_path, is
     assert any("<circle" in o.get("data", {}).get("image/svg+xml", "") for o in outputs["x-leak-svg"])
     assert any("image/png" in o.get("data", {}) for o in outputs["x-show-plot-table"])
     assert '<table class="student-table">' in html_of["x-show-plot-table"]
-    written = [c.source for c in nbformat.read(paths("x-leak-markdown")[0], 4).cells
-               if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "written_zero_mean"]
+    written = [c.source for c in nbformat.read(paths("x-leak-markdown", "layers")[0], 4).cells
+               if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "written_relu_output"]
     assert written and written[0].startswith("Centring first makes the covariance the second moment.")
