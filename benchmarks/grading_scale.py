@@ -111,6 +111,20 @@ def run(n: int = 200, assignment: str = "normalization", workers: int = 2, keep:
     timed("sequential nbgrader autograde", lambda: nbgrader_cmd.autograde(course, [assignment]))
     timed(f"class, local default ({workers} processes)",
           lambda: classgrade.grade_class(course, [assignment], workers=workers, show_progress=False))
+    _dask_ways(course, tmp, assignment, workers, timed, figures)
+    _bundle_figures(course, assignment, figures)
+    figures["driver: write one result (files + rows + state), ms"] = driver_ms(course, url, assignment)
+    for name, wps in _writes_per_second(course, tmp, assignment, url).items():
+        figures[f"gradebook writes/s ({name}, one submission's rows each)"] = wps
+    if not keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"n": n, "assignment": assignment, "workers": workers, "cores": os.cpu_count(),
+            "seconds": seconds, "figures": figures}
+
+
+def _dask_ways(course: Path, tmp: Path, assignment: str, workers: int, timed, figures: dict) -> None:
+    """The class through a Dask scheduler started here, and the scheduler's overhead per task."""
+    from grader import classgrade
     cluster = DaskProcesses(workers, tmp / "dask-logs")
     try:
         figures["cluster start-up (scheduler + workers), s"] = cluster.startup_s
@@ -124,6 +138,9 @@ def run(n: int = 200, assignment: str = "normalization", workers: int = 2, keep:
             1000 * scheduler_overhead(cluster.address, payload)
     finally:
         cluster.close()
+
+
+def _bundle_figures(course: Path, assignment: str, figures: dict) -> None:
     from grader.distributed import assignment_bundle
     t0 = time.perf_counter()
     bundle = assignment_bundle(course, assignment)
@@ -131,20 +148,27 @@ def run(n: int = 200, assignment: str = "normalization", workers: int = 2, keep:
     figures["assignment bundle size, bytes"] = len(bundle["gradebook"]) + len(bundle["config"]) + \
         sum(len(v) for v in bundle["source"].values())
 
-    # the driver's work per submission: the autograded folder and the gradebook rows
+
+def driver_ms(course: Path, url: str, assignment: str, k: int = 30) -> float:
+    """The driver's work per submission (the autograded folder, the gradebook rows, the state
+    record), in ms, for one autograded result of the run written ``k`` times."""
     from grader import distributed, gradebook
+    from grader.outcome import submission_digest
     folder = next((course / "autograded").glob(f"*/{assignment}"))
     student = folder.parent.name
     res = {"success": True, "log": "", "reason": "", "seconds": 0.0,
            "files": distributed.files_under(folder)}
     config = grader_course.load_config(course)
     gradebook.patient_sqlite()
-    t0, k = time.perf_counter(), 30
+    t0 = time.perf_counter()
     for _ in range(k):
         distributed.record_result(course, url, config, assignment, student, res,
-                                  classgrade.submission_digest(course, assignment, student))
-    figures["driver: write one result (files + rows + state), ms"] = 1000 * (time.perf_counter() - t0) / k
+                                  submission_digest(course, assignment, student))
+    return 1000 * (time.perf_counter() - t0) / k
 
+
+def _writes_per_second(course: Path, tmp: Path, assignment: str, url: str) -> dict:
+    """Gradebook writes/s on SQLite and on a PostgreSQL server started here (where it can be)."""
     urls = {"SQLite": url}
     pg = None
     try:
@@ -160,12 +184,7 @@ def run(n: int = 200, assignment: str = "normalization", workers: int = 2, keep:
     finally:
         if pg is not None:
             pg.close()
-    for name, wps in writes.items():
-        figures[f"gradebook writes/s ({name}, one submission's rows each)"] = wps
-    if not keep:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return {"n": n, "assignment": assignment, "workers": workers, "cores": os.cpu_count(),
-            "seconds": seconds, "figures": figures}
+    return writes
 
 
 def report(res: dict) -> str:

@@ -92,6 +92,12 @@ def run(trials: int = 100, epochs: int = 5, hidden: int = 50, batch_size: int = 
     # warm-up: first calls allocate and load kernels
     train_batched(lrs[:4], regs[:4], data, **{**kw, "num_epochs": 1})
     train_loop(lrs[:2], regs[:2], data, **{**kw, "num_epochs": 1})
+    results, wall, cpu = _race(contenders, repeats)
+    return _report(trials, contenders, results, wall, cpu, data, module, printer)
+
+
+def _race(contenders: dict, repeats: int):
+    """Each contender ``repeats`` times, alternating: results, wall and CPU seconds."""
     wall = {k: [] for k in contenders}
     cpu = {k: [] for k in contenders}
     results = {}
@@ -100,6 +106,11 @@ def run(trials: int = 100, epochs: int = 5, hidden: int = 50, batch_size: int = 
             results[name], w, c = _timed(fn)
             wall[name].append(w)
             cpu[name].append(c)
+    return results, wall, cpu
+
+
+def _report(trials, contenders, results, wall, cpu, data, module, printer) -> dict:
+    """Print the rates, the agreement with the batched run and the speed-ups."""
     rate = {k: trials / statistics.median(v) for k, v in wall.items()}
     cpu_rate = {k: trials / statistics.median(v) for k, v in cpu.items()}
     label = {"plain loop": "plain loop (same kernels, one model at a time)",

@@ -84,10 +84,8 @@ def released_answers(course_root: Path, assignment: str) -> dict:
 
 def collect(course_root: Path, names=None) -> dict[str, list[Submission]]:
     """``{assignment: [Submission]}`` from the gradebook, autograded/, submitted/, .grader_state/."""
-    import nbformat
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import Gradebook
     from grader import gradebook
-    from grader.tamper import flags_in
     course_root = Path(course_root).resolve()
     url = gradebook.db_url(course_root)
     db = gradebook.sqlite_path(url)
@@ -100,59 +98,76 @@ def collect(course_root: Path, names=None) -> dict[str, list[Submission]]:
             if names and a.name not in names:
                 continue
             template = released_answers(course_root, a.name)
+            expected = sorted(p.name for p in (course_root / "source" / a.name).glob("*.ipynb"))
             subs = []
             students = sorted({p.parent.name for p in (course_root / "submitted").glob(f"*/{a.name}")})
             for student in students:
                 s = Submission(student, a.name)
-                try:
-                    sub = gb.find_submission(a.name, student)
-                    s.score, s.max_score = float(sub.score), float(sub.max_score)
-                    for nb in sub.notebooks:
-                        for g in nb.grades:
-                            if g.cell_type == "code" and g.name not in template:
-                                s.cells[g.name] = (float(g.score), float(g.max_score))
-                        if nb.flagged and not s.flags:
-                            s.flags.append("flagged in the gradebook")
-                except MissingEntry:
-                    s.failed = "not graded (no gradebook entry)"
-                state = course_root / ".grader_state" / a.name / f"{student}.json"
-                if state.exists():
-                    try:
-                        rec = json.loads(state.read_text())
-                        s.seconds = rec.get("seconds")
-                        if rec.get("status") == "failed":
-                            s.failed = rec.get("reason") or "failed"
-                    except ValueError:
-                        pass
-                folder = course_root / "autograded" / student / a.name
-                expected = sorted(p.name for p in (course_root / "source" / a.name).glob("*.ipynb"))
+                _read_gradebook(gb, s, template)
+                _read_state(course_root, s)
                 for name in expected:
-                    path = folder / name
-                    if not path.exists():
-                        s.failed = s.failed or f"no autograded {name}"
-                        continue
-                    s.notebooks.append(path)
-                    nb = nbformat.read(path, as_version=4)
-                    flags = flags_in(nb)
-                    if flags:
-                        s.flags = [f for f in s.flags if f != "flagged in the gradebook"] + flags
-                    s.answers.update(_answer_cells(nb))
-                    for cell in nb.cells:
-                        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-                        for o in cell.get("outputs", []):
-                            if o.get("output_type") != "error":
-                                continue
-                            if o.get("ename") in TIMEOUT_MARKERS or any(
-                                    m in (o.get("evalue") or "") for m in TIMEOUT_MARKERS):
-                                s.timed_out = True
-                            if gid and gid in s.cells and gid not in s.failures:
-                                s.failures[gid] = f"{o.get('ename', 'Error')}: {o.get('evalue', '')}"
+                    _read_notebook(course_root / "autograded" / student / a.name / name, s)
                 if s.answers and template:
                     s.blank = all(_norm(s.answers.get(k, "")) == _norm(v) for k, v in template.items())
                 subs.append(s)
             if subs:
                 out[a.name] = subs
     return out
+
+
+def _read_gradebook(gb, s: Submission, template: dict) -> None:
+    """Score, per-cell points of the autograded cells and the gradebook's flag."""
+    from nbgrader.api import MissingEntry
+    try:
+        sub = gb.find_submission(s.assignment, s.student)
+    except MissingEntry:
+        s.failed = "not graded (no gradebook entry)"
+        return
+    s.score, s.max_score = float(sub.score), float(sub.max_score)
+    for nb in sub.notebooks:
+        for g in nb.grades:
+            if g.cell_type == "code" and g.name not in template:
+                s.cells[g.name] = (float(g.score), float(g.max_score))
+        if nb.flagged and not s.flags:
+            s.flags.append("flagged in the gradebook")
+
+
+def _read_state(course_root: Path, s: Submission) -> None:
+    """Grading seconds and failure reason from the grading run's record."""
+    state = course_root / ".grader_state" / s.assignment / f"{s.student}.json"
+    if state.exists():
+        try:
+            rec = json.loads(state.read_text())
+            s.seconds = rec.get("seconds")
+            if rec.get("status") == "failed":
+                s.failed = rec.get("reason") or "failed"
+        except ValueError:
+            pass
+
+
+def _read_notebook(path: Path, s: Submission) -> None:
+    """Tamper flags, written answers, timed-out cells and each failing cell's error."""
+    import nbformat
+    from grader.tamper import flags_in
+    if not path.exists():
+        s.failed = s.failed or f"no autograded {path.name}"
+        return
+    s.notebooks.append(path)
+    nb = nbformat.read(path, as_version=4)
+    flags = flags_in(nb)
+    if flags:
+        s.flags = [f for f in s.flags if f != "flagged in the gradebook"] + flags
+    s.answers.update(_answer_cells(nb))
+    for cell in nb.cells:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        for o in cell.get("outputs", []):
+            if o.get("output_type") != "error":
+                continue
+            if o.get("ename") in TIMEOUT_MARKERS or any(
+                    m in (o.get("evalue") or "") for m in TIMEOUT_MARKERS):
+                s.timed_out = True
+            if gid and gid in s.cells and gid not in s.failures:
+                s.failures[gid] = f"{o.get('ename', 'Error')}: {o.get('evalue', '')}"
 
 
 def _norm(text: str) -> str:

@@ -203,15 +203,37 @@ def stage(root: Path, src: Path) -> dict:
     if src.exists():
         shutil.rmtree(src)
     src.mkdir(parents=True)
-    staged = Staged()
     lectures = sorted((root / "course").glob("*.ipynb"))
-    releases = sorted(p for p in (root / "release").glob("*/*.ipynb")
-                      if ".ipynb_checkpoints" not in p.parts)
     if not lectures:
         raise SiteError(f"no lecture notebooks in {root / 'course'}")
-    nbs = {}
+    docs = sorted((root / "docs").glob("*.md"))
+    staged = _plan_pages(root, lectures, docs)
+    readme = (root / "README.md").read_text(encoding="utf-8") if (root / "README.md").is_file() else ""
+    errata = [(t, b) for t, b in readme_sections(readme) if t.lower().startswith("errata")]
+    if errata and not any("errata" in p.stem.lower() for p in docs):
+        staged.pages["README.md#errata"] = "errata.md"
+    _write_notebooks(root, src, staged)
+    extra = []
+    if "README.md#errata" in staged.pages:
+        title, body = errata[0]
+        text = f"# {title}\n\n" + rewrite_links(body, "", "errata.md", staged) + "\n"
+        (src / "errata.md").write_text(text, encoding="utf-8")
+        extra.append("errata.md")
+    extra += _write_docs(root, src, docs, staged)
+    lecture_docs = [staged.pages[f"course/{p.name}"] for p in lectures]
+    assignment_docs = sorted(v for k, v in staged.pages.items() if k.startswith("release/"))
+    (src / "index.md").write_text(landing_page(root, staged, lecture_docs, assignment_docs, extra),
+                                  encoding="utf-8")
+    return {"lectures": lecture_docs, "assignments": assignment_docs, "notes": extra}
+
+
+def _plan_pages(root: Path, lectures: list, docs: list) -> Staged:
+    """Which repository file becomes which page of the site."""
+    staged = Staged()
     for p in lectures:
         staged.pages[f"course/{p.name}"] = f"lectures/{p.name}"
+    releases = sorted(p for p in (root / "release").glob("*/*.ipynb")
+                      if ".ipynb_checkpoints" not in p.parts)
     by_assignment: dict[str, list[Path]] = {}
     for p in releases:
         by_assignment.setdefault(p.parent.name, []).append(p)
@@ -219,18 +241,16 @@ def stage(root: Path, src: Path) -> dict:
         for p in paths:
             doc = f"assignments/{name}.ipynb" if len(paths) == 1 else f"assignments/{name}-{p.name}"
             staged.pages[f"release/{name}/{p.name}"] = doc
-    docs = sorted((root / "docs").glob("*.md"))
     for p in docs:
         staged.pages[f"docs/{p.name}"] = f"docs/{p.name}"
     staged.pages["README.md"] = "index.md"
+    return staged
 
-    readme = (root / "README.md").read_text(encoding="utf-8") if (root / "README.md").is_file() else ""
-    errata = [(t, b) for t, b in readme_sections(readme) if t.lower().startswith("errata")]
-    has_errata_doc = any("errata" in p.stem.lower() for p in docs)
-    if errata and not has_errata_doc:
-        staged.pages["README.md#errata"] = "errata.md"
 
-    # anchors of every page, so that `X.ipynb#Jupyter-anchor` links land on the section
+def _write_notebooks(root: Path, src: Path, staged: Staged) -> None:
+    """Every page's anchors first (so `X.ipynb#Jupyter-anchor` links land on the section), then
+    the notebooks with their links rewritten."""
+    nbs = {}
     for repo_path, doc in staged.pages.items():
         if repo_path.endswith(".ipynb"):
             nb = nbformat.read(root / repo_path, as_version=4)
@@ -238,7 +258,6 @@ def stage(root: Path, src: Path) -> dict:
             staged.anchors[doc] = anchor_map(_nb_markdown(nb))
         elif repo_path.startswith("docs/"):
             staged.anchors[doc] = anchor_map((root / repo_path).read_text(encoding="utf-8"))
-
     for repo_path, nb in nbs.items():
         doc = staged.pages[repo_path]
         for cell in nb.cells:
@@ -247,28 +266,22 @@ def stage(root: Path, src: Path) -> dict:
         (src / doc).parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, src / doc)
 
-    extra = []
-    if "README.md#errata" in staged.pages:
-        title, body = errata[0]
-        text = f"# {title}\n\n" + rewrite_links(body, "", "errata.md", staged) + "\n"
-        (src / "errata.md").write_text(text, encoding="utf-8")
-        extra.append("errata.md")
+
+def _write_docs(root: Path, src: Path, docs: list, staged: Staged) -> list:
+    """docs/*.md as pages (a title added where a note has none) and the pictures they show."""
     (src / "docs").mkdir(exist_ok=True)
     for p in sorted((root / "docs").glob("*")):
         if p.is_file() and p.suffix != ".md":
-            shutil.copy2(p, src / "docs" / p.name)           # the pictures docs pages show
+            shutil.copy2(p, src / "docs" / p.name)
+    written = []
     for p in docs:
         text = p.read_text(encoding="utf-8")
         if not headings(text) or not text.lstrip().startswith("# "):
             text = f"# {p.stem.replace('-', ' ').replace('_', ' ').capitalize()}\n\n" + text
         (src / "docs" / p.name).write_text(rewrite_links(text, "docs", f"docs/{p.name}", staged),
                                            encoding="utf-8")
-        extra.append(f"docs/{p.name}")
-    lecture_docs = [staged.pages[f"course/{p.name}"] for p in lectures]
-    assignment_docs = sorted(v for k, v in staged.pages.items() if k.startswith("release/"))
-    (src / "index.md").write_text(landing_page(root, staged, lecture_docs, assignment_docs, extra),
-                                  encoding="utf-8")
-    return {"lectures": lecture_docs, "assignments": assignment_docs, "notes": extra}
+        written.append(f"docs/{p.name}")
+    return written
 
 
 # --- MathJax from Debian ------------------------------------------------------------------------

@@ -142,3 +142,35 @@ def test_private_name_check_sees_both_spellings(tmp_path, source, found):
     (tmp_path / "grader" / "pool.py").write_text("_API = _ROOT = None\n\ndef grade_one():\n    return _API\n")
     (tmp_path / "grader" / "probe.py").write_text(source)
     assert bool(private_uses(tmp_path)) == found
+
+
+MAX_FUNCTION_LINES = 60
+
+
+def long_functions(root: Path = REPO, limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    """Every function or method of grader/, utils/ and benchmarks/ longer than ``limit`` lines
+    (decorators excluded, docstring included)."""
+    out = []
+    for pkg in PACKAGES + ("benchmarks",):
+        for path in sorted((root / pkg).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    n = node.end_lineno - node.lineno + 1
+                    if n > limit:
+                        out.append(f"{path.relative_to(root)}:{node.lineno} {node.name} ({n} lines)")
+    return out
+
+
+def test_no_function_over_60_lines():
+    bad = long_functions()
+    assert not bad, f"functions over {MAX_FUNCTION_LINES} lines (split them):\n" + "\n".join(bad)
+
+
+def test_function_length_check_counts_lines(tmp_path):
+    for pkg in PACKAGES + ("benchmarks",):
+        (tmp_path / pkg).mkdir()
+    body = "".join(f"    x{k} = {k}\n" for k in range(60))
+    (tmp_path / "utils" / "long.py").write_text("def exactly_61():\n" + body + "\n\ndef short():\n    return 1\n")
+    (tmp_path / "grader" / "ok.py").write_text("def exactly_60():\n" + body[: -len("    x59 = 59\n")])
+    found = long_functions(tmp_path)
+    assert found == ["utils/long.py:1 exactly_61 (61 lines)"], found

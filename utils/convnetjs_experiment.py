@@ -383,7 +383,8 @@ def markdown(results, settings: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None):
+def parse_args(argv=None):
+    """The command line, checked: ``(args, epochs, network names)``."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int, default=None, help="epochs per network (default 10; 1 with --smoke)")
     p.add_argument("--out", help="write the markdown table here")
@@ -415,7 +416,11 @@ def main(argv=None):
     bad = [s for s in names if s not in NETWORKS]
     if bad or not names:
         p.error(f"--networks: unknown {bad or names}; choose from {', '.join(NETWORKS)}")
+    return args, epochs, names
 
+
+def main(argv=None):
+    args, epochs, names = parse_args(argv)
     import torch
     torch.set_num_threads(args.threads)
     from utils.data import DatasetError

@@ -183,84 +183,115 @@ def train_batched(lrs, regs, data: dict, *, hidden: int = 50, num_epochs: int = 
     check, -1 if never), and ``params`` (the final stacked torch tensors).
     """
     import torch
-    from utils.train import progress
     if update not in UPDATES:
         raise ValueError(f"unknown update {update!r}; choose one of {UPDATES}")
     dtype = dtype or torch.float32
+    lrs_np, lr, reg, seeds = _models(lrs, regs, seed, init_seeds, dtype)
+    m = len(lrs_np)
+    X, y, Xv, yv = _tensors(data, dtype)
+    n, d = X.shape
+    c = int(max(int(y.max()), int(yv.max())) + 1)
+    params = init_stacked(seeds, (d, hidden, c), weight_scale, dtype)
+    run = _BatchedRun(params, lr, reg, update, momentum, explode_factor, record_loss)
+    rng = np.random.default_rng(seed)
+    sample = batch_size is not None
+    iters_per_epoch = max(n // batch_size, 1) if sample else 1
+    tr_hist, va_hist = [], []
+    from utils.train import progress
+    with torch.no_grad():
+        for epoch in progress(range(num_epochs), enabled=show_progress, desc=desc):
+            for _ in range(iters_per_epoch):
+                if sample:
+                    idx = torch.from_numpy(rng.choice(n, batch_size))
+                    run.step(X[idx], y[idx])
+                else:
+                    run.step(X, y)
+            run.lr *= lr_decay
+            last = epoch == num_epochs - 1 or not bool(run.active.any())
+            if history or last:
+                tr_hist.append(accuracy(params, X, y) if eval_train else np.full(m, np.nan))
+                va_hist.append(accuracy(params, Xv, yv))
+            if not bool(run.active.any()):
+                break
+    va = np.array(va_hist)
+    out = {"lr": lrs_np, "reg": np.asarray(reg, dtype=np.float64), "val_acc": va[-1],
+           "train_acc": tr_hist[-1], "val_acc_history": va, "train_acc_history": np.array(tr_hist),
+           "best_val_acc": va.max(axis=0), "stopped": run.stopped, "params": params,
+           "iterations": run.it}
+    if record_loss:
+        out["loss"] = torch.stack(run.losses).double().numpy() if run.losses else np.empty((0, m))
+    return out
+
+
+def _models(lrs, regs, seed, init_seeds, dtype):
+    """The per-model inputs of :func:`train_batched`, checked: ``(lrs, lr, reg, seeds)``."""
     lrs_np = np.atleast_1d(np.asarray(lrs, dtype=np.float64))
     m = len(lrs_np)
     if m == 0:
         raise ValueError("lrs is empty: need at least one model")
     lr = _per_model(lrs_np, m, "lrs", dtype)
     reg = _per_model(regs, m, "regs", dtype)
-    X = torch.as_tensor(np.asarray(data["X_train"]), dtype=dtype)
-    y = torch.as_tensor(np.asarray(data["y_train"]), dtype=torch.long)
-    Xv = torch.as_tensor(np.asarray(data["X_val"]), dtype=dtype)
-    yv = torch.as_tensor(np.asarray(data["y_val"]), dtype=torch.long)
-    n, d = X.shape
-    c = int(max(int(y.max()), int(yv.max())) + 1)
     seeds = [seed + k for k in range(m)] if init_seeds is None else list(init_seeds)
     if len(seeds) != m:
         raise ValueError(f"init_seeds must hold one seed per model ({m}), got {len(seeds)}")
-    params = init_stacked(seeds, (d, hidden, c), weight_scale, dtype)
-    shapes = {k: (m, 1, 1) for k in params}
-    vel = {k: torch.zeros_like(v) for k, v in params.items()}
-    rng = np.random.default_rng(seed)
-    sample = batch_size is not None
-    iters_per_epoch = max(n // batch_size, 1) if sample else 1
-    active = torch.ones(m, dtype=torch.bool)
-    first = None
-    stopped = np.full(m, -1)
-    all_active = True
-    losses, tr_hist, va_hist = [], [], []
-    it = 0
-    with torch.no_grad():
-        for epoch in progress(range(num_epochs), enabled=show_progress, desc=desc):
-            for _ in range(iters_per_epoch):
-                if sample:
-                    idx = torch.from_numpy(rng.choice(n, batch_size))
-                    xb, yb = X[idx], y[idx]
-                else:
-                    xb, yb = X, y
-                cost, grads = loss_and_grads(params, xb, yb, reg)
-                if record_loss:
-                    losses.append(cost)
-                if explode_factor is not None:
-                    if first is None:
-                        first = cost.clone()
-                    bad = active & (~torch.isfinite(cost) | (cost > explode_factor * first))
-                    if bool(bad.any()):
-                        stopped[bad.numpy()] = it
-                        active &= ~bad
-                all_active = all_active and bool(active.all())
-                for k, p in params.items():
-                    step_lr = lr.view(shapes[k])
-                    g = grads[k]
-                    if not all_active:   # frozen models: no update (their numbers may be inf/NaN)
-                        g = torch.where(active.view(shapes[k]), g, 0.0)
-                    if update == "sgd":
-                        p.addcmul_(g, step_lr, value=-1.0)
-                    else:
-                        v = vel[k].mul_(momentum).addcmul_(g, step_lr, value=-1.0)
-                        if not all_active:
-                            v.copy_(torch.where(active.view(shapes[k]), v, 0.0))
-                        p.add_(v)
-                it += 1
-            lr *= lr_decay
-            last = epoch == num_epochs - 1 or not bool(active.any())
-            if history or last:
-                tr_hist.append(accuracy(params, X, y) if eval_train else np.full(m, np.nan))
-                va_hist.append(accuracy(params, Xv, yv))
-            if not bool(active.any()):
-                break
-    va = np.array(va_hist)
-    out = {"lr": lrs_np, "reg": np.asarray(reg, dtype=np.float64), "val_acc": va[-1],
-           "train_acc": tr_hist[-1], "val_acc_history": va, "train_acc_history": np.array(tr_hist),
-           "best_val_acc": va.max(axis=0), "stopped": stopped, "params": params,
-           "iterations": it}
-    if record_loss:
-        out["loss"] = torch.stack(losses).double().numpy() if losses else np.empty((0, m))
-    return out
+    return lrs_np, lr, reg, seeds
+
+
+def _tensors(data: dict, dtype):
+    import torch
+    return (torch.as_tensor(np.asarray(data["X_train"]), dtype=dtype),
+            torch.as_tensor(np.asarray(data["y_train"]), dtype=torch.long),
+            torch.as_tensor(np.asarray(data["X_val"]), dtype=dtype),
+            torch.as_tensor(np.asarray(data["y_val"]), dtype=torch.long))
+
+
+class _BatchedRun:
+    """The state of :func:`train_batched` between iterations: parameters, velocities, which
+    models still train (the explosion check freezes the others), the recorded losses."""
+
+    def __init__(self, params, lr, reg, update, momentum, explode_factor, record_loss):
+        import torch
+        m = len(lr)
+        self.params, self.lr, self.reg = params, lr, reg
+        self.update, self.momentum = update, momentum
+        self.explode_factor, self.record_loss = explode_factor, record_loss
+        self.shapes = {k: (m, 1, 1) for k in params}
+        self.vel = {k: torch.zeros_like(v) for k, v in params.items()}
+        self.active = torch.ones(m, dtype=torch.bool)
+        self.first = None
+        self.stopped = np.full(m, -1)
+        self.all_active = True
+        self.losses = []
+        self.it = 0
+
+    def step(self, xb, yb) -> None:
+        """One update of every model on the minibatch ``(xb, yb)``."""
+        import torch
+        cost, grads = loss_and_grads(self.params, xb, yb, self.reg)
+        if self.record_loss:
+            self.losses.append(cost)
+        if self.explode_factor is not None:
+            if self.first is None:
+                self.first = cost.clone()
+            bad = self.active & (~torch.isfinite(cost) | (cost > self.explode_factor * self.first))
+            if bool(bad.any()):
+                self.stopped[bad.numpy()] = self.it
+                self.active &= ~bad
+        self.all_active = self.all_active and bool(self.active.all())
+        for k, p in self.params.items():
+            step_lr = self.lr.view(self.shapes[k])
+            g = grads[k]
+            keep = self.active.view(self.shapes[k])
+            if not self.all_active:   # frozen models: no update (their numbers may be inf/NaN)
+                g = torch.where(keep, g, 0.0)
+            if self.update == "sgd":
+                p.addcmul_(g, step_lr, value=-1.0)
+            else:
+                v = self.vel[k].mul_(self.momentum).addcmul_(g, step_lr, value=-1.0)
+                if not self.all_active:
+                    v.copy_(torch.where(keep, v, 0.0))
+                p.add_(v)
+        self.it += 1
 
 
 def train_loop(lrs, regs, data: dict, *, seed: int = 0, init_seeds=None, show_progress: bool = False,
