@@ -57,8 +57,8 @@ def preload_checks() -> None:
 
 
 # imports that pull in torch: the notebook imports torch itself, or a course module that does
-TORCH_USERS = re.compile(r"\b(?:import|from)\s+(?:torch|utils\.(?:train|search|size_table))\b|"
-                         r"\bfrom\s+utils\s+import\s+[^\n]*\b(?:train|search|size_table)\b")
+TORCH_USERS = re.compile(r"\b(?:import|from)\s+(?:torch|utils\.(?:train|search))\b|"
+                         r"\bfrom\s+utils\s+import\s+[^\n]*\b(?:train|search)\b")
 
 
 def notebooks_need_torch(folder: str = ".") -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("grader", "utils")
+PACKAGES = ("grader", "utils", "experiments")
 
 
 def _module_name(path: Path, root: Path = REPO) -> str:

@@ -1,7 +1,7 @@
 """Smoke run of the network-size table script on the embedded default data (CI)."""
 import re
 
-from utils import size_table
+from experiments import size_table
 
 
 def test_size_table_smoke(tmp_path, monkeypatch):

@@ -6,4 +6,4 @@ nbgrader ships this environment to students and they could call it. Graders
 compare student code with torch and with the lecture's printed numbers.
 """
 
-__all__ = ["checks", "convnetjs_experiment", "data", "playground", "plots", "search", "size_table", "stat_checks", "train"]
+__all__ = ["checks", "data", "playground", "plots", "search", "stat_checks", "train"]

@@ -1,4 +1,4 @@
-"""Tests of utils.convnetjs_experiment (lecture 3, Experiment 2: the ConvNetJS MNIST demo in torch).
+"""Tests of experiments.convnetjs (lecture 3, Experiment 2: the ConvNetJS MNIST demo in torch).
 
 Expected numbers are computed by hand from the slide's layer_defs and ConvNetJS's source
 (output size floor((in + 2*pad - sx)/stride + 1); parameters filters*sx*sy*in_depth + filters),
@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from utils import convnetjs_experiment as cj
+from experiments import convnetjs as cj
 
 RESULTS = Path(__file__).resolve().parent.parent / "course" / "results" / "convnetjs.md"
 

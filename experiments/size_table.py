@@ -9,11 +9,11 @@ batch 1024, ReLU hidden layers. Reported train/test accuracy (%):
 Full run (not part of CI; about 1.5 hours with one torch thread on this 2-core machine, see
 course/results/network_size.md for each row's time):
 
-    python -m utils.size_table --data fashion-mnist --epochs 400 --out course/results/network_size.md
+    python -m experiments.size_table --data fashion-mnist --epochs 400 --out course/results/network_size.md
 
 Smoke run on the embedded default data (seconds; CI runs it):
 
-    python -m utils.size_table --data default --epochs 3
+    python -m experiments.size_table --data default --epochs 3
 """
 from __future__ import annotations
 

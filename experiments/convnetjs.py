@@ -45,11 +45,11 @@ Differences kept (also written under the table):
 
 Full run (not part of CI; see course/results/convnetjs.md for the figures and times)::
 
-    python -m utils.convnetjs_experiment --epochs 10 --out course/results/convnetjs.md
+    python -m experiments.convnetjs --epochs 10 --out course/results/convnetjs.md
 
-Smoke run (seconds; CI runs it in tests/test_convnetjs_experiment.py)::
+Smoke run (seconds; CI runs it in tests/test_convnetjs.py)::
 
-    python -m utils.convnetjs_experiment --smoke --out /tmp/convnetjs.md
+    python -m experiments.convnetjs --smoke --out /tmp/convnetjs.md
 """
 from __future__ import annotations
 
