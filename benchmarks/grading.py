@@ -79,7 +79,7 @@ def run(n: int = 40, assignment: str = "normalization", workers: int = 2,
     course = samples.copy_course(REPO, tmp / "course", [assignment])
     grader_course.load_config(course)          # puts the grading kernel on JUPYTER_PATH
     nbgrader_cmd.release(course, [assignment])
-    spec = samples.load_spec(course / "tests" / "samples" / f"{assignment}.json")
+    spec = samples.load_spec(course / "samples" / f"{assignment}.json")
     expected = samples.write_class(course, [samples.synthetic_spec(spec, n)])
     results = {}
 

@@ -93,7 +93,7 @@ def run(n: int = 200, assignment: str = "normalization", workers: int = 2, keep:
     course = samples.copy_course(REPO, tmp / "course", [assignment])
     grader_course.load_config(course)
     nbgrader_cmd.release(course, [assignment])
-    spec = samples.load_spec(course / "tests" / "samples" / f"{assignment}.json")
+    spec = samples.load_spec(course / "samples" / f"{assignment}.json")
     expected = samples.write_class(course, [samples.synthetic_spec(spec, n)])
     want = {s: float(v) for (s, _), v in expected.items()}
     url = f"sqlite:///{course / 'gradebook.db'}"

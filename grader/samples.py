@@ -1,6 +1,6 @@
 """Build sample submissions from an assignment's source notebook and a spec.
 
-A spec (``tests/samples/<assignment>.json``) names students and how each one's
+A spec (``samples/<assignment>.json``) names students and how each one's
 answers differ from the reference solution::
 
     {"assignment": "normalization",
@@ -188,14 +188,14 @@ def copy_course(src_root, dest, assignments=None) -> Path:
             if a.is_dir() and (assignments is None or a.name in assignments):
                 shutil.copytree(a, dest / folder / a.name,
                                 ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    (dest / "tests" / "samples").mkdir(parents=True, exist_ok=True)
-    for spec in (src_root / "tests" / "samples").glob("*.json"):
-        shutil.copy2(spec, dest / "tests" / "samples" / spec.name)
+    (dest / "samples").mkdir(parents=True, exist_ok=True)
+    for spec in (src_root / "samples").glob("*.json"):
+        shutil.copy2(spec, dest / "samples" / spec.name)
     return dest
 
 
 def sample_specs(course_root: Path, names=None) -> list[Path]:
-    folder = course_root / "tests" / "samples"
+    folder = course_root / "samples"
     specs = sorted(folder.glob("*.json"))
     if names:
         specs = [s for s in specs if load_spec(s)["assignment"] in names]

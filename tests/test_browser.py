@@ -24,10 +24,10 @@ def lab(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
     course = copy_course(tmp / "course", ["normalization", "layers"])
     nbgrader_cmd.release(course, ["normalization", "layers"])
-    spec = samples.load_spec(REPO / "tests" / "samples" / "normalization.json")
-    leaks = samples.load_spec(REPO / "tests" / "samples" / "normalization-leaks.json")
+    spec = samples.load_spec(REPO / "samples" / "normalization.json")
+    leaks = samples.load_spec(REPO / "samples" / "normalization-leaks.json")
     leaks["students"] = {k: v for k, v in leaks["students"].items() if v.get("expected_inert")}
-    written = samples.load_spec(REPO / "tests" / "samples" / "layers-leaks.json")   # a written answer with HTML
+    written = samples.load_spec(REPO / "samples" / "layers-leaks.json")   # a written answer with HTML
     expected = samples.write_class(course, [spec, leaks, written])
     nbgrader_cmd.autograde(course, ["normalization", "layers"])   # the TA's formgrader has a class to show
     nbgrader_cmd.feedback(course, ["normalization", "layers"])

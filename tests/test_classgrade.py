@@ -50,7 +50,7 @@ def _class(tmp_path, n):
     course = copy_course(tmp_path / "course", ASSIGNMENTS)
     subprocess.run([sys.executable, "-m", "grader", "release", "--course", str(course)],
                    check=True, capture_output=True)
-    specs = [REPO / "tests" / "samples" / f"{a}.json" for a in ASSIGNMENTS]
+    specs = [REPO / "samples" / f"{a}.json" for a in ASSIGNMENTS]
     expected = samples.synthetic_class(course, specs, n)
     return course, expected
 
@@ -59,11 +59,11 @@ def _class(tmp_path, n):
 def test_class_command_grades_every_submission_concurrently(tmp_path, isolated_env, monkeypatch):
     course, expected = _class(tmp_path, 6)
     # the tampered and broken samples too: the summary must sort them into their groups
-    tampered = samples.load_spec(REPO / "tests" / "samples" / "normalization-tampered.json")
+    tampered = samples.load_spec(REPO / "samples" / "normalization-tampered.json")
     tampered["students"] = {k: v for k, v in tampered["students"].items()
                             if k in ("tamper-edit-tests", "wrong-file-name")}
     samples.write_class(course, [tampered])
-    loop = samples.load_spec(REPO / "tests" / "samples" / "normalization-hostile.json")
+    loop = samples.load_spec(REPO / "samples" / "normalization-hostile.json")
     loop["students"] = {"hostile-infinite-loop": loop["students"]["hostile-infinite-loop"]}
     samples.write_class(course, [loop])
     monkeypatch.setenv("MLP_GRADER_CELL_TIMEOUT", "10")

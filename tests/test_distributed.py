@@ -24,7 +24,7 @@ from grader.gradebook import dump_rows
 from benchmarks.local_services import DaskProcesses
 
 pytest.importorskip("distributed")
-SPEC = REPO / "tests" / "samples" / "normalization.json"
+SPEC = REPO / "samples" / "normalization.json"
 WORKER_MEMORY = "450MB"          # a grading worker process stays near 200 MB
 CRASH_MB = 160                   # the crashing submission: larger than a worker may hold twice
 

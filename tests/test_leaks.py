@@ -1,6 +1,6 @@
 """What a submission prints, reads or displays stays with its own grade (issue 17).
 
-The sample classes ``tests/samples/normalization-leaks.json`` and ``layers-leaks.json`` (a written
+The sample classes ``samples/normalization-leaks.json`` and ``layers-leaks.json`` (a written
 answer) are graded through plain
 ``nbgrader autograde``, the class command and the Dask path, with canaries planted where a TA's
 machine keeps secrets: the environment, a file and a unix socket in the grading user's home, an
@@ -22,8 +22,8 @@ from grader import nbgrader_cmd, samples
 from conftest import REPO, copy_course, run_in_grading_kernel
 from html_checks import executable_bits
 
-LEAKS = REPO / "tests" / "samples" / "normalization-leaks.json"
-WRITTEN_LEAKS = REPO / "tests" / "samples" / "layers-leaks.json"
+LEAKS = REPO / "samples" / "normalization-leaks.json"
+WRITTEN_LEAKS = REPO / "samples" / "layers-leaks.json"
 ASSIGNMENTS = ["layers", "normalization"]
 CANARY = "mlp-canary"
 LEAKED = re.compile(f"{CANARY}-(?:aws|pg|jupyter|file|socket)")     # the planted values, not the attack's text
@@ -106,7 +106,7 @@ def test_a_hostile_class_keeps_its_outputs_and_reads_to_itself(how, tmp_path, is
     nbgrader_cmd.release(course, ASSIGNMENTS)
     correct = []
     for a in ASSIGNMENTS:
-        spec = samples.load_spec(REPO / "tests" / "samples" / f"{a}.json")
+        spec = samples.load_spec(REPO / "samples" / f"{a}.json")
         spec["students"] = {"correct": spec["students"]["correct"]}
         correct.append(spec)
     expected = samples.write_class(course, [*correct, LEAKS, WRITTEN_LEAKS])

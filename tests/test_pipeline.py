@@ -1,7 +1,7 @@
 """The nbgrader round trip for every assignment, in a temporary course directory.
 
 source/ -> release (must equal the committed release/) -> sample class from
-tests/samples/<assignment>.json -> nbgrader autograde -> exact expected scores ->
+samples/<assignment>.json -> nbgrader autograde -> exact expected scores ->
 feedback without hidden tests -> grades.csv. Also: source notebooks pass
 nbgrader's validator, blank releases fail it.
 """
@@ -15,12 +15,12 @@ import pytest
 from grader import nbgrader_cmd, samples, tamper
 from conftest import REPO, copy_course
 
-SPECS = sorted((REPO / "tests" / "samples").glob("*.json"))
+SPECS = sorted((REPO / "samples").glob("*.json"))
 ASSIGNMENTS = sorted(p.name for p in (REPO / "source").iterdir() if p.is_dir())
 
 
 def _spec(assignment):
-    main = REPO / "tests" / "samples" / f"{assignment}.json"
+    main = REPO / "samples" / f"{assignment}.json"
     if main.exists():
         return samples.load_spec(main)
     for s in SPECS:
@@ -32,7 +32,7 @@ def _spec(assignment):
 
 def test_every_assignment_has_a_sample_class():
     specs = {samples.load_spec(s)["assignment"] for s in SPECS}
-    assert set(ASSIGNMENTS) <= specs, f"assignments without tests/samples/<name>.json: {set(ASSIGNMENTS) - specs}"
+    assert set(ASSIGNMENTS) <= specs, f"assignments without samples/<name>.json: {set(ASSIGNMENTS) - specs}"
     for a in ASSIGNMENTS:
         studs = _spec(a)["students"]
         assert studs["correct"]["expected_score"] > 0 and studs["blank"]["expected_score"] == 0

@@ -18,7 +18,7 @@ from benchmarks.local_services import TempPostgres, postgres_bin
 
 pytestmark = pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL server binaries (initdb, pg_ctl) "
                                 "are not installed: apt-get install postgresql")
-SPEC = REPO / "tests" / "samples" / "normalization.json"
+SPEC = REPO / "samples" / "normalization.json"
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from conftest import REPO, copy_course
 
 ASSIGNMENT = "dying_relu"
 
-# which test cells each variant of tests/samples/dying_relu.json fails (from its notes); the
+# which test cells each variant of samples/dying_relu.json fails (from its notes); the
 # fixture checks these against the spec's expected scores, so the table cannot drift from the spec
 FAILS = {
     "correct": set(),
@@ -43,7 +43,7 @@ def graded(tmp_path_factory):
     course = copy_course(tmp / "course", [ASSIGNMENT])
     subprocess.run([sys.executable, "-m", "grader", "release", "--course", str(course)],
                    check=True, capture_output=True, env=env)
-    expected = samples.synthetic_class(course, [REPO / "tests" / "samples" / f"{ASSIGNMENT}.json"], 8)
+    expected = samples.synthetic_class(course, [REPO / "samples" / f"{ASSIGNMENT}.json"], 8)
     expected.update(samples.write_class(course, [{"assignment": ASSIGNMENT, "students": {
         "hostile-html": {"expected_score": None, "cells": {"dead_unit_fraction": HOSTILE}}}}]))
     proc = subprocess.run([sys.executable, "-m", "grader", "class", "--course", str(course), "--workers", "2"],

@@ -12,7 +12,7 @@ import pytest
 from grader import nbgrader_cmd, samples, sandbox
 from conftest import REPO, copy_course, run_in_grading_kernel
 
-ATTACKS = REPO / "tests" / "samples" / "normalization-attacks.json"
+ATTACKS = REPO / "samples" / "normalization-attacks.json"
 
 
 def _ipc_connection(tmp_path, transport="ipc"):
@@ -119,7 +119,7 @@ def _tree_digest(*roots):
 def test_attacks_change_nothing_outside_their_folder(tmp_path, isolated_env):
     course = copy_course(tmp_path / "course", ["normalization"])
     nbgrader_cmd.release(course, ["normalization"])
-    main = samples.load_spec(REPO / "tests" / "samples" / "normalization.json")
+    main = samples.load_spec(REPO / "samples" / "normalization.json")
     main["students"] = {k: main["students"][k] for k in ("correct", "bug-zscore-test-stats")}
     expected = samples.write_class(course, [main, ATTACKS])
     watched = [course / "source", course / "release", course / "submitted", course / "tests",
