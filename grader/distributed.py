@@ -46,10 +46,11 @@ import uuid
 from collections import deque
 from pathlib import Path
 
-from grader import gradebook
+from grader import batchgrades, gradebook
 from grader.course import load_config, nbgrader_env
 from grader.errors import PipelineError
-from grader.outcome import CRASHED, Outcome, inspect_autograded, submission_digest, write_state
+from grader.outcome import (CRASHED, Outcome, inspect_autograded, inspect_notebooks, submission_digest,
+                            write_state)
 from grader.remote import files_under, grade_remote, identity, write_files
 from grader.sanitize import sanitize_notebook
 from grader.tamper import flags_in
@@ -64,6 +65,7 @@ def is_scheduler_address(address: str) -> bool:
 
 WORKER_WAIT_S = 60
 ALLOWED_FAILURES = 2            # --scheduler dask: a task runs at most 3 times
+BATCH = 100                     # results per gradebook transaction (docs/grading.md)
 
 
 def stop_process_groups(procs, timeout: float = 30) -> None:
@@ -149,9 +151,9 @@ def _timestamp(course_root: Path, assignment: str, student: str):
     return parse_utc(path.read_text().strip())
 
 
-def record_result(course_root: Path, url: str, config, assignment: str, student: str, res: dict,
-                  digest: str):
-    """Write one worker's result: ``autograded/`` files, the gradebook rows, the state record."""
+def unpack_result(course_root: Path, assignment: str, student: str, res: dict) -> dict:
+    """Write a worker's ``autograded/<student>/<assignment>/`` (notebooks sanitized again);
+    returns its top-level notebooks, parsed: {name without .ipynb: NotebookNode}."""
     import nbformat
     dest = course_root / "autograded" / student / assignment
     # the worker's nbgrader cleaned the outputs already; a worker is another machine, so the
@@ -173,6 +175,14 @@ def record_result(course_root: Path, url: str, config, assignment: str, student:
         part = dest.with_name(f".{assignment}.part-{uuid.uuid4().hex[:8]}")
         write_files(part, res["files"])
         os.replace(part, dest)
+    return notebooks
+
+
+def record_result(course_root: Path, url: str, config, assignment: str, student: str, res: dict,
+                  digest: str):
+    """Write one worker's result alone, through nbgrader's own code path (the reference the
+    batched ``record_results`` is measured and tested against)."""
+    notebooks = unpack_result(course_root, assignment, student, res)
     if res["success"]:
         flagged = {name for name, nb in notebooks.items() if flags_in(nb)}
         gradebook.save_autograded(url, config, assignment, student, notebooks,
@@ -191,6 +201,54 @@ def record_result(course_root: Path, url: str, config, assignment: str, student:
     out.seconds = res["seconds"]
     write_state(course_root, out, digest)
     return out
+
+
+def record_results(course_root: Path, url: str, config, results: list) -> list:
+    """Write many workers' results ``[(assignment, student, res, digest)]``: their folders, then
+    their gradebook rows in one transaction, then (only once those are committed) their state
+    records. A result whose rows cannot be written becomes a failed Outcome without a record."""
+    items, parsed = [], []
+    for a, s, res, _digest in results:
+        notebooks = unpack_result(course_root, a, s, res)
+        parsed.append({f"{name}.ipynb": nb for name, nb in notebooks.items()})
+        flagged = frozenset(name for name, nb in notebooks.items() if flags_in(nb))
+        items.append(batchgrades.Autograded(a, s, notebooks if res["success"] else None,
+                                            _timestamp(course_root, a, s), flagged))
+    written, errors = _write_batch(url, config, items)
+    outs = []
+    for (a, s, res, digest), notebooks in zip(results, parsed):
+        if (a, s) in errors:        # no state record: --resume grades it again
+            outs.append(Outcome(a, s, status="failed", seconds=res["seconds"],
+                                reason=f"its gradebook rows could not be written: {errors[(a, s)]}"))
+            continue
+        out = Outcome(a, s, seconds=res["seconds"])
+        inspect_notebooks(course_root, out, notebooks)
+        w = written[(a, s)]
+        out.score, out.max_score = w.score, w.max_score
+        if w.flagged and not out.flags:
+            out.flags.append("flagged in the gradebook")
+        if not res["success"] and out.status != "failed":
+            out.status, out.reason, out.log = "failed", res["reason"], res["log"]
+        write_state(course_root, out, digest)
+        outs.append(out)
+    return outs
+
+
+def _write_batch(url: str, config, items: list) -> tuple[dict, dict]:
+    """``(written, errors)``: the batch in one transaction (retried whole on a transient
+    failure); if it still fails, each submission alone, so one bad result fails only itself."""
+    try:
+        return batchgrades.save_autograded_many(url, config, items), {}
+    except Exception as exc:
+        if len(items) == 1:
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            return {}, {(items[0].assignment, items[0].student): f"{type(exc).__name__}: {first}"}
+    written, errors = {}, {}
+    for item in items:
+        w, e = _write_batch(url, config, [item])
+        written.update(w)
+        errors.update(e)
+    return written, errors
 
 
 def grade_with_dask(course_root: Path, todo, scheduler: str, workers: int = 2,
@@ -230,13 +288,14 @@ def grade_with_dask(course_root: Path, todo, scheduler: str, workers: int = 2,
         from tqdm.auto import tqdm
         bar = tqdm(total=len(todo), desc="autograde", unit="sub",
                    disable=not show_progress or bool(os.environ.get("TQDM_DISABLE")))
-        for fut in ac:
-            a, s, digest = active.pop(fut)
-            done.append(_outcome_of(fut, course_root, url, config, a, s, digest, scheduler))
-            bar.update(1)
-            fut.release()
-            if pending:
-                submit(1)
+        for arrived in ac.batches():
+            # what arrived while the last batch was written goes to the gradebook together
+            for k in range(0, len(arrived), BATCH):
+                chunk = arrived[k:k + BATCH]
+                if pending:
+                    submit(len(chunk))      # the workers go on while this chunk is written
+                done += _record_arrived(chunk, active, course_root, url, config, scheduler)
+                bar.update(len(chunk))
         bar.close()
         return done
     finally:
@@ -245,8 +304,31 @@ def grade_with_dask(course_root: Path, todo, scheduler: str, workers: int = 2,
             cluster.close()
 
 
-def _outcome_of(fut, course_root: Path, url: str, config, a: str, s: str, digest: str, scheduler: str) -> Outcome:
-    """A finished grading task as an Outcome, its result recorded (or why it failed)."""
+def _record_arrived(futs, active: dict, course_root: Path, url: str, config, scheduler: str) -> list:
+    """Finished grading tasks as Outcomes, their results recorded in one batch (or why they failed)."""
+    outs, results, lost = [], [], None
+    for fut in futs:
+        a, s, digest = active.pop(fut)
+        try:
+            got = _result_of(fut, course_root, a, s, digest, scheduler)
+        except PipelineError as exc:
+            lost = exc              # record what did arrive first: --resume then skips it
+            continue
+        finally:
+            fut.release()
+        if isinstance(got, Outcome):
+            outs.append(got)
+        else:
+            results.append((a, s, got, digest))
+    if results:
+        outs += record_results(course_root, url, config, results)
+    if lost is not None:
+        raise lost
+    return outs
+
+
+def _result_of(fut, course_root: Path, a: str, s: str, digest: str, scheduler: str):
+    """A finished grading task's result, or the failed Outcome it is (recorded when final)."""
     from distributed.client import FutureCancelledError
     from distributed.comm.core import CommClosedError
     from distributed.scheduler import KilledWorker
@@ -262,4 +344,4 @@ def _outcome_of(fut, course_root: Path, url: str, config, a: str, s: str, digest
                             "what finished is saved: rerun with --resume") from None
     except Exception as exc:        # the task itself raised (a worker without bwrap, ...)
         return Outcome(a, s, status="failed", reason=f"on the worker: {type(exc).__name__}: {str(exc)[:300]}")
-    return record_result(course_root, url, config, a, s, res, digest)
+    return res
