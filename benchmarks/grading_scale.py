@@ -31,9 +31,12 @@ from pathlib import Path
 
 from grader import course as grader_course, nbgrader_cmd, samples
 from benchmarks.grading import check_args, ways_table
+from benchmarks.driver_writes import projection
 from benchmarks.local_services import DaskProcesses, TempPostgres
+from grader.distributed import BATCH
 
 REPO = Path(__file__).resolve().parent.parent
+PROJECT_N, PROJECT_WORKERS = 18_000, 64
 
 
 def _reset(course: Path) -> None:
@@ -85,19 +88,19 @@ def _release_into(course: Path, assignment: str, url: str | None) -> None:
                    check=True, capture_output=True, env=env)
 
 
-def run(n: int = 200, assignment: str = "normalization", workers: int = 2, keep: str | None = None) -> dict:
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    os.environ.pop("MLP_GRADEBOOK_URL", None)
-    from grader import classgrade
-    tmp = Path(keep or tempfile.mkdtemp(prefix="grader-bench-scale-"))
+def _setup(tmp: Path, assignment: str, n: int):
     course = samples.copy_course(REPO, tmp / "course", [assignment])
     grader_course.load_config(course)
     nbgrader_cmd.release(course, [assignment])
     spec = samples.load_spec(course / "tests" / "samples" / f"{assignment}.json")
-    expected = samples.write_class(course, [samples.synthetic_spec(spec, n)])
-    want = {s: float(v) for (s, _), v in expected.items()}
-    url = f"sqlite:///{course / 'gradebook.db'}"
-    seconds, figures = {}, {}
+    expected = samples.write_class(course, [samples.synthetic_spec(spec, n)] if n else [spec])
+    return course, {s: float(v) for (s, _), v in expected.items()}
+
+
+def _ways(course: Path, tmp: Path, assignment: str, workers: int, want: dict, figures: dict) -> dict:
+    """Seconds of each way of grading the class, every way from the same starting state."""
+    from grader import classgrade
+    url, seconds = f"sqlite:///{course / 'gradebook.db'}", {}
 
     def timed(name, fn):
         _reset(course)
@@ -124,6 +127,10 @@ def run(n: int = 200, assignment: str = "normalization", workers: int = 2, keep:
             1000 * scheduler_overhead(cluster.address, payload)
     finally:
         cluster.close()
+    return seconds
+
+
+def _bundle(course: Path, assignment: str, figures: dict) -> None:
     from grader.distributed import assignment_bundle
     t0 = time.perf_counter()
     bundle = assignment_bundle(course, assignment)
@@ -131,22 +138,11 @@ def run(n: int = 200, assignment: str = "normalization", workers: int = 2, keep:
     figures["assignment bundle size, bytes"] = len(bundle["gradebook"]) + len(bundle["config"]) + \
         sum(len(v) for v in bundle["source"].values())
 
-    # the driver's work per submission: the autograded folder and the gradebook rows
-    from grader import distributed, gradebook
-    folder = next((course / "autograded").glob(f"*/{assignment}"))
-    student = folder.parent.name
-    res = {"success": True, "log": "", "reason": "", "seconds": 0.0,
-           "files": distributed.files_under(folder)}
-    config = grader_course.load_config(course)
-    gradebook.patient_sqlite()
-    t0, k = time.perf_counter(), 30
-    for _ in range(k):
-        distributed.record_result(course, url, config, assignment, student, res,
-                                  classgrade.submission_digest(course, assignment, student))
-    figures["driver: write one result (files + rows + state), ms"] = 1000 * (time.perf_counter() - t0) / k
 
-    urls = {"SQLite": url}
-    pg = None
+def _gradebooks(tmp: Path, course: Path, assignment: str):
+    """``({name: url}, server)``: the course's SQLite file and, where it can run here, a fresh
+    PostgreSQL database with the assignment released into it."""
+    urls, pg = {"SQLite": f"sqlite:///{course / 'gradebook.db'}"}, None
     try:
         pg = TempPostgres(prefix="mlp-pg-bench-")
         pg_course = samples.copy_course(REPO, tmp / "pg-course", [assignment])
@@ -155,7 +151,48 @@ def run(n: int = 200, assignment: str = "normalization", workers: int = 2, keep:
     except Exception as exc:      # no server binaries, no psycopg2: say so, measure SQLite
         print(f"  PostgreSQL not measured: {type(exc).__name__}: {exc}", file=sys.stderr)
         urls.pop("PostgreSQL", None)
+    return urls, pg
+
+
+def _driver(course: Path, assignment: str, urls: dict, n_driver: int, figures: dict) -> dict:
+    """The driver's results/min per gradebook: per result (nbgrader's code path, as before) and
+    batched, in the same run, on disjoint students."""
+    from benchmarks import driver_writes
+    from grader import gradebook
+    config = grader_course.load_config(course)
+    gradebook.patient_sqlite()
+    rates, n_old = {}, max(6, min(100, n_driver // 10))
+    for name, url in urls.items():
+        old, want_old = driver_writes.pregraded(course, assignment, n_old, prefix=f"o{name[0].lower()}")
+        batch, want = driver_writes.pregraded(course, assignment, n_driver, prefix=f"d{name[0].lower()}")
+        rates[name] = (driver_writes.results_per_min(course, url, config, old, batched=False),
+                       driver_writes.results_per_min(course, url, config, batch, batched=True))
+        driver_writes.check_scores(url, dict(want, **want_old))
+        figures[f"driver results/min, {name}: one by one ({n_old}), as before"] = rates[name][0]
+        figures[f"driver results/min, {name}: batched ({n_driver}, <= {BATCH} per transaction)"] = rates[name][1]
+        print(f"  driver on {name}: {rates[name][0]:.0f} -> {rates[name][1]:.0f} results/min",
+              file=sys.stderr, flush=True)
+    return rates
+
+
+def run(n: int = 200, assignment: str = "normalization", workers: int = 2, keep: str | None = None,
+        driver_only: bool = False, n_driver: int = 2000) -> dict:
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.pop("MLP_GRADEBOOK_URL", None)
+    tmp = Path(keep or tempfile.mkdtemp(prefix="grader-bench-scale-"))
+    course, want = _setup(tmp, assignment, 0 if driver_only else n)
+    figures = {}
+    if driver_only:     # grade the sample class once: its folders are the pre-graded results
+        t0 = time.perf_counter()
+        nbgrader_cmd.autograde(course, [assignment])
+        seconds = {"sequential nbgrader autograde": time.perf_counter() - t0}
+        n = len(want)
+    else:
+        seconds = _ways(course, tmp, assignment, workers, want, figures)
+        _bundle(course, assignment, figures)
+    urls, pg = _gradebooks(tmp, course, assignment)
     try:
+        rates = _driver(course, assignment, urls, n_driver, figures)
         writes = gradebook_writes(course, assignment, urls)
     finally:
         if pg is not None:
@@ -165,14 +202,23 @@ def run(n: int = 200, assignment: str = "normalization", workers: int = 2, keep:
     if not keep:
         shutil.rmtree(tmp, ignore_errors=True)
     return {"n": n, "assignment": assignment, "workers": workers, "cores": os.cpu_count(),
-            "seconds": seconds, "figures": figures}
+            "seconds": seconds, "figures": figures, "rates": rates,
+            "per_worker_min": 60 * n / seconds["sequential nbgrader autograde"]}
 
 
 def report(res: dict) -> str:
     n = res["n"]
     lines = [f"grade {n} submissions of {res['assignment']} on {res['cores']} cores",
              *ways_table(n, res["seconds"], res["seconds"]["sequential nbgrader autograde"], 46)]
-    lines += [f"  {k:<62} {v:10.2f}" for k, v in res["figures"].items()]
+    lines += [f"  {k:<72} {v:10.2f}" for k, v in res["figures"].items()]
+    per = res["per_worker_min"]
+    lines.append(f"projection for {PROJECT_N:,} submissions on {PROJECT_WORKERS} workers "
+                 f"({per:.0f} submissions/min per single-core worker, as sequential nbgrader here):")
+    for name, (old, new) in res["rates"].items():
+        for label, rate in (("one by one", old), ("batched", new)):
+            minutes, limit = projection(PROJECT_N, PROJECT_WORKERS, per, rate)
+            lines.append(f"  {name:<10} driver {label:<10} {rate:8.0f} results/min: {minutes:6.1f} min, "
+                         f"limited by {limit}")
     return "\n".join(lines)
 
 
@@ -183,9 +229,14 @@ def main(argv=None) -> int:
     p.add_argument("-a", "--assignment", default="normalization")
     p.add_argument("-w", "--workers", type=int, default=2)
     p.add_argument("--keep", help="build the course in this folder and keep it")
+    p.add_argument("--driver-only", action="store_true",
+                   help="only the driver: grade the sample class once, feed its results to the driver")
+    p.add_argument("--driver-results", type=int, default=2000, metavar="N",
+                   help="pre-graded results fed to the driver per gradebook (default 2000)")
     args = p.parse_args(argv)
     check_args(p, args)
-    print(report(run(args.submissions, args.assignment, args.workers, args.keep)))
+    print(report(run(args.submissions, args.assignment, args.workers, args.keep, args.driver_only,
+                     args.driver_results)))
     return 0
 
 

@@ -8,12 +8,10 @@ inserts and updates. Why and how: docs/grading.md ("Batched gradebook writes").
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 from grader.gradebook import BUSY_TIMEOUT_S, is_sqlite, retrying
 
-LOG = logging.getLogger("grader.batchgrades")
 CHUNK = 400                 # ids per IN (...): well under SQLite's and PostgreSQL's bind limits
 _ENGINES: dict = {}
 
@@ -279,7 +277,7 @@ class _Batch:
                 g = self._find(a, sn, grades, cell.metadata["nbgrader"]["grade_id"], ("GradeCell", "TaskCell"))
                 if g is None:
                     return      # nbgrader's MissingEntry: the rest of this notebook is skipped
-                auto, _ = utils.determine_grade(cell, LOG)
+                auto, _ = utils.determine_grade(cell, self.late.log)     # nbgrader's own logger
                 self._set("grade", g, auto_score=auto,
                           needs_manual_grade=g["manual_score"] is not None or auto is None)
             for is_kind in (utils.is_solution, utils.is_task):
