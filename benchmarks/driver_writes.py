@@ -39,10 +39,15 @@ def results_per_min(course: Path, url: str, config, results: list, batched: bool
     """Results per minute the driver records (files, rows, state) one by one or in batches."""
     gradebook.prepare(course, [(a, s) for a, s, _, _ in results], url)
     fresh = [(a, s, dict(r, files=dict(r["files"])), d) for a, s, r, d in results]
+    pool = distributed.file_pool() if batched else None
+    if pool is not None:        # started (spawned) before the clock, as the driver does
+        list(pool.map(distributed.is_scheduler_address, ["tcp://x"] * 8 * distributed.FILE_PROCESSES))
     t0 = time.perf_counter()
     if batched:
         for k in range(0, len(fresh), distributed.BATCH):
-            distributed.record_results(course, url, config, fresh[k:k + distributed.BATCH])
+            distributed.record_results(course, url, config, fresh[k:k + distributed.BATCH], pool)
+        if pool is not None:
+            pool.shutdown()
     else:
         for a, s, res, digest in fresh:
             distributed.record_result(course, url, config, a, s, res, digest)

@@ -224,17 +224,25 @@ def test_batched_driver_writes_what_the_per_result_driver_writes(tmp_path):
     from dataclasses import asdict
     from grader import course as grader_course, distributed
     course, _expected = _course(tmp_path)
-    shutil.copytree(course, tmp_path / "ref")
-    ref = tmp_path / "ref"
+    ref, pooled = tmp_path / "ref", tmp_path / "pooled"
+    shutil.copytree(course, ref)
+    shutil.copytree(course, pooled)
     config = grader_course.load_config(course)
     results = _fake_results(course)
-    urls = {c: f"sqlite:///{c / 'gradebook.db'}" for c in (course, ref)}
-    for c in (course, ref):         # as grade_with_dask does before anything is sent
+    urls = {c: f"sqlite:///{c / 'gradebook.db'}" for c in (course, ref, pooled)}
+    for c in (course, ref, pooled):         # as grade_with_dask does before anything is sent
         gradebook.prepare(c, [(a, s) for a, s, _, _ in results[:-1]])
     old = []
     for a, s, res, digest in results[:-1]:
         old.append(distributed.record_result(ref, urls[ref], config, a, s, copy.deepcopy(res), digest))
     new = distributed.record_results(course, urls[course], config, copy.deepcopy(results))
+    pool = distributed.file_pool(2)         # the file work in other processes, as on a multi-core driver
+    try:
+        in_pool = distributed.record_results(pooled, urls[pooled], config, copy.deepcopy(results), pool)
+    finally:
+        pool.shutdown()
+    assert [asdict(o) for o in in_pool] == [asdict(o) for o in new]
+    assert dump_rows(urls[pooled]) == dump_rows(urls[ref])
 
     assert [asdict(o) for o in new[:-1]] == [asdict(o) for o in old]
     ghost = new[-1]
@@ -246,5 +254,6 @@ def test_batched_driver_writes_what_the_per_result_driver_writes(tmp_path):
     assert len({o.score for o in old}) > 1, "the results should not all score the same"
     for o in new[:-1]:
         assert json.loads(outcome.state_path(course, o.assignment, o.student).read_text())["score"] == o.score
-        assert _sha(course / "autograded" / o.student / o.assignment / "normalization.ipynb") == \
-            _sha(ref / "autograded" / o.student / o.assignment / "normalization.ipynb")
+        for c in (course, pooled):
+            assert _sha(c / "autograded" / o.student / o.assignment / "normalization.ipynb") == \
+                _sha(ref / "autograded" / o.student / o.assignment / "normalization.ipynb")
