@@ -15,8 +15,9 @@ but not the course's files:
   ``NbGraderAPI`` (the same preprocessors, the same sandboxed grading kernel as a local run)
   and returns the autograded folder's files and nbgrader's log; the temporary course is deleted;
 * the driver alone writes ``autograded/<student>/<assignment>/`` and the real gradebook (SQLite
-  or PostgreSQL), running nbgrader's own ``SaveAutoGrades``/``AssignLatePenalties`` on the
-  returned notebooks (``grader.gradebook.save_autograded``), so the rows equal a local run's.
+  or PostgreSQL), the results that arrived together in one transaction (``record_results``,
+  ``grader.batchgrades``: the rows nbgrader's own ``SaveAutoGrades``/``AssignLatePenalties``
+  write, so they equal a local run's); state records only after that commit.
 
 Hidden tests therefore travel in the task payload, to workers the TA runs (never to students'
 machines). On a worker they sit in the temporary course under ``/tmp``, which the grading
@@ -175,7 +176,11 @@ def unpack_result(course_root: Path, assignment: str, student: str, res: dict) -
         shutil.rmtree(dest)         # autograde --force replaces the folder
     if res["files"]:
         part = dest.with_name(f".{assignment}.part-{uuid.uuid4().hex[:8]}")
-        write_files(part, res["files"])
+        try:
+            write_files(part, res["files"])
+        except BaseException:
+            shutil.rmtree(part, ignore_errors=True)
+            raise
         os.replace(part, dest)
     return notebooks
 
@@ -217,34 +222,45 @@ def file_pool(processes: int | None = None):
     return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
 
 
+def _unpack_or_why(course_root: Path, assignment: str, student: str, res: dict):
+    """``unpack_result``, or why it failed (a string): one bad result must not stop the class."""
+    try:
+        return unpack_result(course_root, assignment, student, res)
+    except Exception as exc:
+        return f"its autograded files could not be written: {type(exc).__name__}: {str(exc)[:300]}"
+
+
 def _unpack_all(course_root: Path, results: list, pool) -> list:
     if pool is None or len(results) < 4:
-        return [unpack_result(course_root, a, s, res) for a, s, res, _d in results]
+        return [_unpack_or_why(course_root, a, s, res) for a, s, res, _d in results]
     n = len(results)
-    return list(pool.map(unpack_result, [course_root] * n, [r[0] for r in results], [r[1] for r in results],
+    return list(pool.map(_unpack_or_why, [course_root] * n, [r[0] for r in results], [r[1] for r in results],
                          [r[2] for r in results], chunksize=4))
 
 
 def record_results(course_root: Path, url: str, config, results: list, pool=None) -> list:
     """Write many workers' results ``[(assignment, student, res, digest)]``: their folders (in
     ``pool``'s processes, see ``file_pool``), then their gradebook rows in one transaction, then
-    (only once those are committed) their state records. A result whose rows cannot be written
-    becomes a failed Outcome without a record."""
-    items, parsed = [], []
+    (only once those are committed) their state records. A result whose files or rows cannot be
+    written becomes a failed Outcome without a record (``--resume`` grades it again)."""
+    items, parsed, errors = [], {}, {}
     for (a, s, res, _digest), notebooks in zip(results, _unpack_all(course_root, results, pool)):
-        parsed.append({f"{name}.ipynb": nb for name, nb in notebooks.items()})
+        if isinstance(notebooks, str):
+            errors[(a, s)] = notebooks
+            continue
+        parsed[(a, s)] = {f"{name}.ipynb": nb for name, nb in notebooks.items()}
         flagged = frozenset(name for name, nb in notebooks.items() if flags_in(nb))
         items.append(batchgrades.Autograded(a, s, notebooks if res["success"] else None,
                                             _timestamp(course_root, a, s), flagged))
-    written, errors = _write_batch(url, config, items)
+    written, failed = _write_batch(url, config, items) if items else ({}, {})
+    errors.update({k: f"its gradebook rows could not be written: {why}" for k, why in failed.items()})
     outs = []
-    for (a, s, res, digest), notebooks in zip(results, parsed):
-        if (a, s) in errors:        # no state record: --resume grades it again
-            outs.append(Outcome(a, s, status="failed", seconds=res["seconds"],
-                                reason=f"its gradebook rows could not be written: {errors[(a, s)]}"))
+    for a, s, res, digest in results:
+        if (a, s) in errors:
+            outs.append(Outcome(a, s, status="failed", seconds=res["seconds"], reason=errors[(a, s)]))
             continue
         out = Outcome(a, s, seconds=res["seconds"])
-        inspect_notebooks(course_root, out, notebooks)
+        inspect_notebooks(course_root, out, parsed[(a, s)])
         w = written[(a, s)]
         out.score, out.max_score = w.score, w.max_score
         if w.flagged and not out.flags:

@@ -215,6 +215,9 @@ def _fake_results(course):
     (ghost / "unreleased.ipynb").write_bytes(results[0][2]["files"]["normalization.ipynb"])
     results.append(("unreleased", "ghost", dict(results[0][2], files={"unreleased.ipynb": b"{}"}),
                     outcome.submission_digest(course, "unreleased", "ghost")))
+    # a result that would write outside its folder: refused, that submission alone fails
+    a, s, res, digest = results[0]
+    results.append((a, "evil", dict(res, files=dict(res["files"], **{"../x.txt": b"x"})), digest))
     return results
 
 
@@ -231,9 +234,9 @@ def test_batched_driver_writes_what_the_per_result_driver_writes(tmp_path):
     results = _fake_results(course)
     urls = {c: f"sqlite:///{c / 'gradebook.db'}" for c in (course, ref, pooled)}
     for c in (course, ref, pooled):         # as grade_with_dask does before anything is sent
-        gradebook.prepare(c, [(a, s) for a, s, _, _ in results[:-1]])
+        gradebook.prepare(c, [(a, s) for a, s, _, _ in results[:-2]])
     old = []
-    for a, s, res, digest in results[:-1]:
+    for a, s, res, digest in results[:-2]:
         old.append(distributed.record_result(ref, urls[ref], config, a, s, copy.deepcopy(res), digest))
     new = distributed.record_results(course, urls[course], config, copy.deepcopy(results))
     pool = distributed.file_pool(2)         # the file work in other processes, as on a multi-core driver
@@ -241,18 +244,22 @@ def test_batched_driver_writes_what_the_per_result_driver_writes(tmp_path):
         in_pool = distributed.record_results(pooled, urls[pooled], config, copy.deepcopy(results), pool)
     finally:
         pool.shutdown()
-    assert [asdict(o) for o in in_pool] == [asdict(o) for o in new]
+    assert [asdict(o) for o in in_pool[:-1]] == [asdict(o) for o in new[:-1]]
+    assert in_pool[-1].status == "failed" and "refusing to write outside" in in_pool[-1].reason
     assert dump_rows(urls[pooled]) == dump_rows(urls[ref])
 
-    assert [asdict(o) for o in new[:-1]] == [asdict(o) for o in old]
-    ghost = new[-1]
+    assert [asdict(o) for o in new[:-2]] == [asdict(o) for o in old]
+    ghost, evil = new[-2:]
+    assert evil.status == "failed" and "its autograded files could not be written: ValueError: refusing" in evil.reason
+    assert not (course / "x.txt").exists() and not (course / "autograded" / "x.txt").exists()
+    assert not list((course / "autograded").glob("*/.*part*")), "a half-written folder was left"
     assert (ghost.student, ghost.status) == ("ghost", "failed")
     assert "its gradebook rows could not be written: MissingEntry" in ghost.reason
     assert not outcome.state_path(course, "unreleased", "ghost").exists(), "--resume must redo it"
     assert dump_rows(urls[course]) == dump_rows(urls[ref])
     assert {o.status for o in old} == {"graded", "failed"} and any(o.timed_out for o in old)
     assert len({o.score for o in old}) > 1, "the results should not all score the same"
-    for o in new[:-1]:
+    for o in new[:-2]:
         assert json.loads(outcome.state_path(course, o.assignment, o.student).read_text())["score"] == o.score
         for c in (course, pooled):
             assert _sha(c / "autograded" / o.student / o.assignment / "normalization.ipynb") == \
