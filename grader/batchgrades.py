@@ -44,8 +44,10 @@ def engine(url: str):
         if is_sqlite(url):
             kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_S}
         elif url.startswith("postgresql+psycopg2") or url.startswith("postgresql:"):
-            # UPDATEs go to the server in pages, not one round trip each
-            kwargs = {"connect_args": {"connect_timeout": 10}, "executemany_mode": "values_plus_batch"}
+            # UPDATEs go to the server in pages, not one round trip each; a connection the server
+            # closed since the last batch (a restart) is replaced, not failed on
+            kwargs = {"connect_args": {"connect_timeout": 10}, "executemany_mode": "values_plus_batch",
+                      "pool_pre_ping": True}
         _ENGINES[url] = sqlalchemy.create_engine(url, future=True, **kwargs)
     return _ENGINES[url]
 
