@@ -31,9 +31,12 @@ from pathlib import Path
 
 from grader import course as grader_course, nbgrader_cmd, samples
 from benchmarks.grading import check_args, ways_table
+from benchmarks.driver_writes import projection
 from benchmarks.local_services import DaskProcesses, TempPostgres
+from grader.distributed import BATCH
 
 REPO = Path(__file__).resolve().parent.parent
+PROJECT_N, PROJECT_WORKERS = 18_000, 64
 
 
 def _reset(course: Path) -> None:
@@ -64,16 +67,22 @@ def scheduler_overhead(address: str, payload_bytes: int, n_tasks: int = 400) -> 
         return (time.perf_counter() - t0) / n_tasks
 
 
-def gradebook_writes(course: Path, assignment: str, urls: dict, n: int = 60) -> dict:
-    """Writes per second of one graded submission's rows (from an autograded notebook of the run)."""
+def gradebook_writes(course: Path, assignment: str, urls: dict, n: int = 60, n_batched: int = 1000) -> dict:
+    """Per gradebook: ``(one by one, batched)`` submissions' rows written per second, from an
+    autograded notebook of the run (the rows alone: no files, no state records)."""
     import nbformat
-    from grader import gradebook
+    from grader import batchgrades, gradebook
     config = grader_course.load_config(course)
     folder = next((course / "autograded").glob(f"*/{assignment}"))
     notebooks = {p.stem: nbformat.read(p, as_version=4) for p in folder.glob("*.ipynb")}
     out = {}
     for name, url in urls.items():
-        out[name] = gradebook.writes_per_second(url, assignment, notebooks, n=n, config=config)
+        one = gradebook.writes_per_second(url, assignment, notebooks, n=n, config=config)
+        items = [batchgrades.Autograded(assignment, f"bench-b{k:05d}", notebooks) for k in range(n_batched)]
+        t0 = time.perf_counter()
+        for k in range(0, n_batched, BATCH):
+            batchgrades.save_autograded_many(url, config, items[k:k + BATCH])
+        out[name] = (one, n_batched / (time.perf_counter() - t0))
     return out
 
 
@@ -85,19 +94,19 @@ def _release_into(course: Path, assignment: str, url: str | None) -> None:
                    check=True, capture_output=True, env=env)
 
 
-def run(n: int = 200, assignment: str = "normalization", workers: int = 2, keep: str | None = None) -> dict:
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    os.environ.pop("MLP_GRADEBOOK_URL", None)
-    from grader import classgrade
-    tmp = Path(keep or tempfile.mkdtemp(prefix="grader-bench-scale-"))
+def _setup(tmp: Path, assignment: str, n: int):
     course = samples.copy_course(REPO, tmp / "course", [assignment])
     grader_course.load_config(course)
     nbgrader_cmd.release(course, [assignment])
     spec = samples.load_spec(course / "samples" / f"{assignment}.json")
-    expected = samples.write_class(course, [samples.synthetic_spec(spec, n)])
-    want = {s: float(v) for (s, _), v in expected.items()}
-    url = f"sqlite:///{course / 'gradebook.db'}"
-    seconds, figures = {}, {}
+    expected = samples.write_class(course, [samples.synthetic_spec(spec, n)] if n else [spec])
+    return course, {s: float(v) for (s, _), v in expected.items()}
+
+
+def _ways(course: Path, tmp: Path, assignment: str, workers: int, want: dict, figures: dict) -> dict:
+    """Seconds of each way of grading the class, every way from the same starting state."""
+    from grader import classgrade
+    url, seconds = f"sqlite:///{course / 'gradebook.db'}", {}
 
     def timed(name, fn):
         _reset(course)
@@ -111,20 +120,6 @@ def run(n: int = 200, assignment: str = "normalization", workers: int = 2, keep:
     timed("sequential nbgrader autograde", lambda: nbgrader_cmd.autograde(course, [assignment]))
     timed(f"class, local default ({workers} processes)",
           lambda: classgrade.grade_class(course, [assignment], workers=workers, show_progress=False))
-    _dask_ways(course, tmp, assignment, workers, timed, figures)
-    _bundle_figures(course, assignment, figures)
-    figures["driver: write one result (files + rows + state), ms"] = driver_ms(course, url, assignment)
-    for name, wps in _writes_per_second(course, tmp, assignment, url).items():
-        figures[f"gradebook writes/s ({name}, one submission's rows each)"] = wps
-    if not keep:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return {"n": n, "assignment": assignment, "workers": workers, "cores": os.cpu_count(),
-            "seconds": seconds, "figures": figures}
-
-
-def _dask_ways(course: Path, tmp: Path, assignment: str, workers: int, timed, figures: dict) -> None:
-    """The class through a Dask scheduler started here, and the scheduler's overhead per task."""
-    from grader import classgrade
     cluster = DaskProcesses(workers, tmp / "dask-logs")
     try:
         figures["cluster start-up (scheduler + workers), s"] = cluster.startup_s
@@ -138,9 +133,10 @@ def _dask_ways(course: Path, tmp: Path, assignment: str, workers: int, timed, fi
             1000 * scheduler_overhead(cluster.address, payload)
     finally:
         cluster.close()
+    return seconds
 
 
-def _bundle_figures(course: Path, assignment: str, figures: dict) -> None:
+def _bundle(course: Path, assignment: str, figures: dict) -> None:
     from grader.distributed import assignment_bundle
     t0 = time.perf_counter()
     bundle = assignment_bundle(course, assignment)
@@ -149,28 +145,10 @@ def _bundle_figures(course: Path, assignment: str, figures: dict) -> None:
         sum(len(v) for v in bundle["source"].values())
 
 
-def driver_ms(course: Path, url: str, assignment: str, k: int = 30) -> float:
-    """The driver's work per submission (the autograded folder, the gradebook rows, the state
-    record), in ms, for one autograded result of the run written ``k`` times."""
-    from grader import distributed, gradebook
-    from grader.outcome import submission_digest
-    folder = next((course / "autograded").glob(f"*/{assignment}"))
-    student = folder.parent.name
-    res = {"success": True, "log": "", "reason": "", "seconds": 0.0,
-           "files": distributed.files_under(folder)}
-    config = grader_course.load_config(course)
-    gradebook.patient_sqlite()
-    t0 = time.perf_counter()
-    for _ in range(k):
-        distributed.record_result(course, url, config, assignment, student, res,
-                                  submission_digest(course, assignment, student))
-    return 1000 * (time.perf_counter() - t0) / k
-
-
-def _writes_per_second(course: Path, tmp: Path, assignment: str, url: str) -> dict:
-    """Gradebook writes/s on SQLite and on a PostgreSQL server started here (where it can be)."""
-    urls = {"SQLite": url}
-    pg = None
+def _gradebooks(tmp: Path, course: Path, assignment: str):
+    """``({name: url}, server)``: the course's SQLite file and, where it can run here, a fresh
+    PostgreSQL database with the assignment released into it."""
+    urls, pg = {"SQLite": f"sqlite:///{course / 'gradebook.db'}"}, None
     try:
         pg = TempPostgres(prefix="mlp-pg-bench-")
         pg_course = samples.copy_course(REPO, tmp / "pg-course", [assignment])
@@ -179,19 +157,76 @@ def _writes_per_second(course: Path, tmp: Path, assignment: str, url: str) -> di
     except Exception as exc:      # no server binaries, no psycopg2: say so, measure SQLite
         print(f"  PostgreSQL not measured: {type(exc).__name__}: {exc}", file=sys.stderr)
         urls.pop("PostgreSQL", None)
+    return urls, pg
+
+
+def _driver(course: Path, assignment: str, urls: dict, n_driver: int, figures: dict) -> dict:
+    """The driver's results/min per gradebook: per result (nbgrader's code path, as before) and
+    batched, in the same run, on disjoint students."""
+    from benchmarks import driver_writes
+    from grader import gradebook
+    config = grader_course.load_config(course)
+    gradebook.patient_sqlite()
+    rates, n_old = {}, max(6, min(100, n_driver // 10))
+    for name, url in urls.items():
+        old, want_old = driver_writes.pregraded(course, assignment, n_old, prefix=f"o{name[0].lower()}")
+        batch, want = driver_writes.pregraded(course, assignment, n_driver, prefix=f"d{name[0].lower()}")
+        rates[name] = (driver_writes.results_per_min(course, url, config, old, batched=False),
+                       driver_writes.results_per_min(course, url, config, batch, batched=True))
+        driver_writes.check_scores(url, dict(want, **want_old))
+        figures[f"driver results/min, {name}: one by one ({n_old}), as before"] = rates[name][0]
+        figures[f"driver results/min, {name}: batched ({n_driver}, <= {BATCH} per transaction)"] = rates[name][1]
+        print(f"  driver on {name}: {rates[name][0]:.0f} -> {rates[name][1]:.0f} results/min",
+              file=sys.stderr, flush=True)
+    return rates
+
+
+def run(n: int = 200, assignment: str = "normalization", workers: int = 2, keep: str | None = None,
+        driver_only: bool = False, n_driver: int = 2000) -> dict:
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.pop("MLP_GRADEBOOK_URL", None)
+    tmp = Path(keep or tempfile.mkdtemp(prefix="grader-bench-scale-"))
+    course, want = _setup(tmp, assignment, 0 if driver_only else n)
+    figures = {}
+    if driver_only:     # grade the sample class once: its folders are the pre-graded results
+        t0 = time.perf_counter()
+        nbgrader_cmd.autograde(course, [assignment])
+        seconds = {"sequential nbgrader autograde": time.perf_counter() - t0}
+        n = len(want)
+    else:
+        seconds = _ways(course, tmp, assignment, workers, want, figures)
+        _bundle(course, assignment, figures)
+    urls, pg = _gradebooks(tmp, course, assignment)
     try:
+        rates = _driver(course, assignment, urls, n_driver, figures)
         writes = gradebook_writes(course, assignment, urls)
     finally:
         if pg is not None:
             pg.close()
-    return writes
+    for name, (one, batched) in writes.items():
+        figures[f"gradebook rows alone, {name}: results/min one by one"] = 60 * one
+        figures[f"gradebook rows alone, {name}: results/min batched ({BATCH} per transaction)"] = 60 * batched
+    if not keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"n": n, "assignment": assignment, "workers": workers, "cores": os.cpu_count(),
+            "seconds": seconds, "figures": figures, "rates": rates,
+            "per_worker_min": 60 * n / seconds["sequential nbgrader autograde"]}
 
 
 def report(res: dict) -> str:
     n = res["n"]
     lines = [f"grade {n} submissions of {res['assignment']} on {res['cores']} cores",
              *ways_table(n, res["seconds"], res["seconds"]["sequential nbgrader autograde"], 46)]
-    lines += [f"  {k:<62} {v:10.2f}" for k, v in res["figures"].items()]
+    lines += [f"  {k:<72} {v:10.2f}" for k, v in res["figures"].items()]
+    per = res.get("per_worker_given") or res["per_worker_min"]
+    source = "given" if res.get("per_worker_given") else "as sequential nbgrader here"
+    lines.append(f"projection for {PROJECT_N:,} submissions on {PROJECT_WORKERS} workers "
+                 f"({per:.0f} submissions/min per single-core worker, {source}):")
+    for name, (old, new) in res["rates"].items():
+        for label, rate in (("one by one", old), ("batched", new)):
+            minutes, limit = projection(PROJECT_N, PROJECT_WORKERS, per, rate)
+            lines.append(f"  {name:<10} driver {label:<10} {rate:8.0f} results/min: {minutes:6.1f} min, "
+                         f"limited by {limit}")
     return "\n".join(lines)
 
 
@@ -202,9 +237,18 @@ def main(argv=None) -> int:
     p.add_argument("-a", "--assignment", default="normalization")
     p.add_argument("-w", "--workers", type=int, default=2)
     p.add_argument("--keep", help="build the course in this folder and keep it")
+    p.add_argument("--driver-only", action="store_true",
+                   help="only the driver: grade the sample class once, feed its results to the driver")
+    p.add_argument("--driver-results", type=int, default=2000, metavar="N",
+                   help="pre-graded results fed to the driver per gradebook (default 2000)")
+    p.add_argument("--per-worker-min", type=float, metavar="RATE",
+                   help="submissions/min one worker grades, for the projection (default: measured here; "
+                        "with --driver-only that is 6 submissions, start-up included)")
     args = p.parse_args(argv)
     check_args(p, args)
-    print(report(run(args.submissions, args.assignment, args.workers, args.keep)))
+    res = run(args.submissions, args.assignment, args.workers, args.keep, args.driver_only, args.driver_results)
+    res["per_worker_given"] = args.per_worker_min
+    print(report(res))
     return 0
 
 

@@ -15,8 +15,9 @@ but not the course's files:
   ``NbGraderAPI`` (the same preprocessors, the same sandboxed grading kernel as a local run)
   and returns the autograded folder's files and nbgrader's log; the temporary course is deleted;
 * the driver alone writes ``autograded/<student>/<assignment>/`` and the real gradebook (SQLite
-  or PostgreSQL), running nbgrader's own ``SaveAutoGrades``/``AssignLatePenalties`` on the
-  returned notebooks (``grader.gradebook.save_autograded``), so the rows equal a local run's.
+  or PostgreSQL), the results that arrived together in one transaction (``record_results``,
+  ``grader.batchgrades``: the rows nbgrader's own ``SaveAutoGrades``/``AssignLatePenalties``
+  write, so they equal a local run's); state records only after that commit.
 
 Hidden tests therefore travel in the task payload, to workers the TA runs (never to students'
 machines). On a worker they sit in the temporary course under ``/tmp``, which the grading
@@ -46,10 +47,11 @@ import uuid
 from collections import deque
 from pathlib import Path
 
-from grader import gradebook
+from grader import batchgrades, gradebook
 from grader.course import load_config, nbgrader_env
 from grader.errors import PipelineError
-from grader.outcome import CRASHED, Outcome, inspect_autograded, submission_digest, write_state
+from grader.outcome import (CRASHED, Outcome, inspect_autograded, inspect_notebooks, submission_digest,
+                            write_state)
 from grader.remote import files_under, grade_remote, identity, write_files
 from grader.sanitize import sanitize_notebook
 from grader.tamper import flags_in
@@ -64,6 +66,8 @@ def is_scheduler_address(address: str) -> bool:
 
 WORKER_WAIT_S = 60
 ALLOWED_FAILURES = 2            # --scheduler dask: a task runs at most 3 times
+BATCH = 100                     # results per gradebook transaction (docs/grading.md)
+FILE_PROCESSES = 4              # at most, for the driver's file work
 
 
 def stop_process_groups(procs, timeout: float = 30) -> None:
@@ -149,30 +153,43 @@ def _timestamp(course_root: Path, assignment: str, student: str):
     return parse_utc(path.read_text().strip())
 
 
-def record_result(course_root: Path, url: str, config, assignment: str, student: str, res: dict,
-                  digest: str):
-    """Write one worker's result: ``autograded/`` files, the gradebook rows, the state record."""
+def unpack_result(course_root: Path, assignment: str, student: str, res: dict) -> dict:
+    """Write a worker's ``autograded/<student>/<assignment>/`` (notebooks sanitized again);
+    returns its top-level notebooks, parsed: {name without .ipynb: NotebookNode}."""
     import nbformat
     dest = course_root / "autograded" / student / assignment
     # the worker's nbgrader cleaned the outputs already; a worker is another machine, so the
-    # driver cleans them again before a TA's formgrader can open them
+    # driver cleans them again before a TA's formgrader can open them. nbformat.reads/writes
+    # minus their schema validation, which only logs (and took 2/3 of the driver's time)
     notebooks = {}
     for rel, data in list(res["files"].items()):
         if rel.endswith(".ipynb"):
             try:
-                nb = nbformat.reads(data.decode(), as_version=4)
+                nb = nbformat.convert(nbformat.reader.reads(data.decode()), 4)
             except Exception:       # a broken extra file: nothing renders it, keep it as sent
                 continue
             sanitize_notebook(nb)
-            res["files"][rel] = nbformat.writes(nb).encode()
+            res["files"][rel] = nbformat.versions[nb.nbformat].writes_json(nb).encode()
             if "/" not in rel:
                 notebooks[rel[:-len(".ipynb")]] = nb
     if dest.exists():
         shutil.rmtree(dest)         # autograde --force replaces the folder
     if res["files"]:
         part = dest.with_name(f".{assignment}.part-{uuid.uuid4().hex[:8]}")
-        write_files(part, res["files"])
+        try:
+            write_files(part, res["files"])
+        except BaseException:
+            shutil.rmtree(part, ignore_errors=True)
+            raise
         os.replace(part, dest)
+    return notebooks
+
+
+def record_result(course_root: Path, url: str, config, assignment: str, student: str, res: dict,
+                  digest: str):
+    """Write one worker's result alone, through nbgrader's own code path (the reference the
+    batched ``record_results`` is measured and tested against)."""
+    notebooks = unpack_result(course_root, assignment, student, res)
     if res["success"]:
         flagged = {name for name, nb in notebooks.items() if flags_in(nb)}
         gradebook.save_autograded(url, config, assignment, student, notebooks,
@@ -193,12 +210,91 @@ def record_result(course_root: Path, url: str, config, assignment: str, student:
     return out
 
 
+def file_pool(processes: int | None = None):
+    """Processes for the driver's file work (parsing, sanitizing and writing notebooks: 4/5 of
+    its time per result, measured), or None on one core. Spawned, not forked: the driver runs
+    Dask's threads."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    processes = processes or min(FILE_PROCESSES, os.cpu_count() or 1)
+    if processes < 2:
+        return None
+    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _unpack_or_why(course_root: Path, assignment: str, student: str, res: dict):
+    """``unpack_result``, or why it failed (a string): one bad result must not stop the class."""
+    try:
+        return unpack_result(course_root, assignment, student, res)
+    except Exception as exc:
+        return f"its autograded files could not be written: {type(exc).__name__}: {str(exc)[:300]}"
+
+
+def _unpack_all(course_root: Path, results: list, pool) -> list:
+    if pool is None or len(results) < 4:
+        return [_unpack_or_why(course_root, a, s, res) for a, s, res, _d in results]
+    n = len(results)
+    return list(pool.map(_unpack_or_why, [course_root] * n, [r[0] for r in results], [r[1] for r in results],
+                         [r[2] for r in results], chunksize=4))
+
+
+def record_results(course_root: Path, url: str, config, results: list, pool=None) -> list:
+    """Write many workers' results ``[(assignment, student, res, digest)]``: their folders (in
+    ``pool``'s processes, see ``file_pool``), then their gradebook rows in one transaction, then
+    (only once those are committed) their state records. A result whose files or rows cannot be
+    written becomes a failed Outcome without a record (``--resume`` grades it again)."""
+    items, parsed, errors = [], {}, {}
+    for (a, s, res, _digest), notebooks in zip(results, _unpack_all(course_root, results, pool)):
+        if isinstance(notebooks, str):
+            errors[(a, s)] = notebooks
+            continue
+        parsed[(a, s)] = {f"{name}.ipynb": nb for name, nb in notebooks.items()}
+        flagged = frozenset(name for name, nb in notebooks.items() if flags_in(nb))
+        items.append(batchgrades.Autograded(a, s, notebooks if res["success"] else None,
+                                            _timestamp(course_root, a, s), flagged))
+    written, failed = _write_batch(url, config, items) if items else ({}, {})
+    errors.update({k: f"its gradebook rows could not be written: {why}" for k, why in failed.items()})
+    outs = []
+    for a, s, res, digest in results:
+        if (a, s) in errors:
+            outs.append(Outcome(a, s, status="failed", seconds=res["seconds"], reason=errors[(a, s)]))
+            continue
+        out = Outcome(a, s, seconds=res["seconds"])
+        inspect_notebooks(course_root, out, parsed[(a, s)])
+        w = written[(a, s)]
+        out.score, out.max_score = w.score, w.max_score
+        if w.flagged and not out.flags:
+            out.flags.append("flagged in the gradebook")
+        if not res["success"] and out.status != "failed":
+            out.status, out.reason, out.log = "failed", res["reason"], res["log"]
+        write_state(course_root, out, digest)
+        outs.append(out)
+    return outs
+
+
+def _write_batch(url: str, config, items: list) -> tuple[dict, dict]:
+    """``(written, errors)``: the batch in one transaction (retried whole on a transient
+    failure); if it still fails, each submission alone, so one bad result fails only itself."""
+    try:
+        return batchgrades.save_autograded_many(url, config, items), {}
+    except Exception as exc:
+        if len(items) == 1:
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            return {}, {(items[0].assignment, items[0].student): f"{type(exc).__name__}: {first}"}
+    written, errors = {}, {}
+    for item in items:
+        w, e = _write_batch(url, config, [item])
+        written.update(w)
+        errors.update(e)
+    return written, errors
+
+
 def grade_with_dask(course_root: Path, todo, scheduler: str, workers: int = 2,
                     show_progress: bool = True) -> list:
     """Grade ``todo`` [(assignment, student)] on a Dask cluster; returns one Outcome each."""
     from distributed import as_completed
     client, cluster = connect(scheduler, workers)       # before anything is written
-    done = []
+    done, pool = [], None
     try:
         url = gradebook.prepare(course_root, todo)
         config = load_config(course_root)
@@ -207,6 +303,7 @@ def grade_with_dask(course_root: Path, todo, scheduler: str, workers: int = 2,
             b = assignment_bundle(course_root, a)
             bundles[a] = client.submit(identity, b, key=f"mlp-bundle-{a}-{b['digest'][:16]}")
         window = max(8, 4 * max(1, sum(client.nthreads().values())))
+        pool = file_pool()
         pending, active, ac = deque(todo), {}, as_completed(loop=client.loop)
 
         def submit(k):
@@ -230,23 +327,49 @@ def grade_with_dask(course_root: Path, todo, scheduler: str, workers: int = 2,
         from tqdm.auto import tqdm
         bar = tqdm(total=len(todo), desc="autograde", unit="sub",
                    disable=not show_progress or bool(os.environ.get("TQDM_DISABLE")))
-        for fut in ac:
-            a, s, digest = active.pop(fut)
-            done.append(_outcome_of(fut, course_root, url, config, a, s, digest, scheduler))
-            bar.update(1)
-            fut.release()
-            if pending:
-                submit(1)
+        for arrived in ac.batches():
+            # what arrived while the last batch was written goes to the gradebook together
+            for k in range(0, len(arrived), BATCH):
+                chunk = arrived[k:k + BATCH]
+                if pending:
+                    submit(len(chunk))      # the workers go on while this chunk is written
+                done += _record_arrived(chunk, active, course_root, url, config, scheduler, pool)
+                bar.update(len(chunk))
         bar.close()
         return done
     finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
         client.close()
         if cluster is not None:
             cluster.close()
 
 
-def _outcome_of(fut, course_root: Path, url: str, config, a: str, s: str, digest: str, scheduler: str) -> Outcome:
-    """A finished grading task as an Outcome, its result recorded (or why it failed)."""
+def _record_arrived(futs, active: dict, course_root: Path, url: str, config, scheduler: str, pool) -> list:
+    """Finished grading tasks as Outcomes, their results recorded in one batch (or why they failed)."""
+    outs, results, lost = [], [], None
+    for fut in futs:
+        a, s, digest = active.pop(fut)
+        try:
+            got = _result_of(fut, course_root, a, s, digest, scheduler)
+        except PipelineError as exc:
+            lost = exc              # record what did arrive first: --resume then skips it
+            continue
+        finally:
+            fut.release()
+        if isinstance(got, Outcome):
+            outs.append(got)
+        else:
+            results.append((a, s, got, digest))
+    if results:
+        outs += record_results(course_root, url, config, results, pool)
+    if lost is not None:
+        raise lost
+    return outs
+
+
+def _result_of(fut, course_root: Path, a: str, s: str, digest: str, scheduler: str):
+    """A finished grading task's result, or the failed Outcome it is (recorded when final)."""
     from distributed.client import FutureCancelledError
     from distributed.comm.core import CommClosedError
     from distributed.scheduler import KilledWorker
@@ -262,4 +385,4 @@ def _outcome_of(fut, course_root: Path, url: str, config, a: str, s: str, digest
                             "what finished is saved: rerun with --resume") from None
     except Exception as exc:        # the task itself raised (a worker without bwrap, ...)
         return Outcome(a, s, status="failed", reason=f"on the worker: {type(exc).__name__}: {str(exc)[:300]}")
-    return record_result(course_root, url, config, a, s, res, digest)
+    return res

@@ -77,22 +77,7 @@ def failure_reason(log: str) -> str:
 def inspect_autograded(course_root: Path, out: Outcome, db_url: str | None = None) -> None:
     """Fill in missing notebooks, timed-out cells, flags and the score (from the gradebook at
     ``db_url``, default: the course's SQLite file)."""
-    sub = course_root / "submitted" / out.student / out.assignment
-    expected = sorted(p.name for p in (course_root / "source" / out.assignment).glob("*.ipynb"))
-    missing = missing_notebooks(course_root, out.assignment, sub)
-    if missing:
-        out.status, out.reason = "failed", missing
-    for name in expected:
-        path = course_root / "autograded" / out.student / out.assignment / name
-        if not path.exists():
-            continue
-        nb = nbformat.read(path, as_version=4)
-        out.flags += [f"{name}: {f}" for f in flags_in(nb)]
-        for k, cell in enumerate(nb.cells):
-            for o in cell.get("outputs", []):
-                if o.get("output_type") == "error" and (
-                        o.get("ename") in TIMEOUT_MARKERS or any(m in (o.get("evalue") or "") for m in TIMEOUT_MARKERS)):
-                    out.timed_out.append(f"{name}:cell {k}")
+    inspect_notebooks(course_root, out)
     with Gradebook(db_url or default_db_url(course_root)) as gb:
         try:
             s = gb.find_submission(out.assignment, out.student)
@@ -101,6 +86,30 @@ def inspect_autograded(course_root: Path, out: Outcome, db_url: str | None = Non
                 out.flags.append("flagged in the gradebook")
         except MissingEntry:
             pass
+
+
+def inspect_notebooks(course_root: Path, out: Outcome, notebooks: dict | None = None) -> None:
+    """Fill in missing notebooks, timed-out cells and flags. ``notebooks`` maps file name to the
+    autograded notebook already in memory (the Dask driver's); default: read ``autograded/``."""
+    sub = course_root / "submitted" / out.student / out.assignment
+    expected = sorted(p.name for p in (course_root / "source" / out.assignment).glob("*.ipynb"))
+    missing = missing_notebooks(course_root, out.assignment, sub)
+    if missing:
+        out.status, out.reason = "failed", missing
+    for name in expected:
+        if notebooks is not None:
+            nb = notebooks.get(name)
+        else:
+            path = course_root / "autograded" / out.student / out.assignment / name
+            nb = nbformat.read(path, as_version=4) if path.exists() else None
+        if nb is None:
+            continue
+        out.flags += [f"{name}: {f}" for f in flags_in(nb)]
+        for k, cell in enumerate(nb.cells):
+            for o in cell.get("outputs", []):
+                if o.get("output_type") == "error" and (
+                        o.get("ename") in TIMEOUT_MARKERS or any(m in (o.get("evalue") or "") for m in TIMEOUT_MARKERS)):
+                    out.timed_out.append(f"{name}:cell {k}")
 
 
 def summary(outcomes: list[Outcome]) -> str:

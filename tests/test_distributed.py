@@ -19,7 +19,7 @@ import nbformat
 import pytest
 
 from conftest import REPO, copy_course, free_port
-from grader import classgrade, outcome, samples
+from grader import classgrade, gradebook, outcome, samples
 from grader.gradebook import dump_rows
 from benchmarks.local_services import DaskProcesses
 
@@ -192,3 +192,75 @@ def test_scheduler_option_rejects_a_bad_address(tmp_path):
         assert proc.returncode == 2, proc.stderr
         assert "--scheduler must be 'local', 'dask' or a Dask scheduler address (tcp://HOST:PORT" in proc.stderr
         assert f"got {bad!r}" in proc.stderr
+
+
+def _fake_results(course):
+    """Workers' results for the sample class, without workers: each submitted notebook as if
+    autograded (a failed test in some, a timed-out cell in one), one failed grading, and one
+    result for an assignment the gradebook does not have (its rows cannot be written)."""
+    results = []
+    for k, folder in enumerate(sorted((course / "submitted").glob("*/normalization"))):
+        nb = nbformat.read(folder / "normalization.ipynb", as_version=4)
+        tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+        for cell in tests[:k % 3]:
+            cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="", traceback=[])]
+        if k == 1:
+            tests[-1].outputs = [nbformat.v4.new_output("error", ename="CellTimeoutError", evalue="", traceback=[])]
+        res = {"success": k != 2, "log": "nbgrader: boom" if k == 2 else "", "reason": "boom" if k == 2 else "",
+               "seconds": float(k), "files": {"normalization.ipynb": nbformat.writes(nb).encode()}}
+        results.append(("normalization", folder.parent.name, res,
+                        outcome.submission_digest(course, "normalization", folder.parent.name)))
+    ghost = course / "submitted" / "ghost" / "unreleased"
+    ghost.mkdir(parents=True)
+    (ghost / "unreleased.ipynb").write_bytes(results[0][2]["files"]["normalization.ipynb"])
+    results.append(("unreleased", "ghost", dict(results[0][2], files={"unreleased.ipynb": b"{}"}),
+                    outcome.submission_digest(course, "unreleased", "ghost")))
+    # a result that would write outside its folder: refused, that submission alone fails
+    a, s, res, digest = results[0]
+    results.append((a, "evil", dict(res, files=dict(res["files"], **{"../x.txt": b"x"})), digest))
+    return results
+
+
+def test_batched_driver_writes_what_the_per_result_driver_writes(tmp_path):
+    import copy
+    import shutil
+    from dataclasses import asdict
+    from grader import course as grader_course, distributed
+    course, _expected = _course(tmp_path)
+    ref, pooled = tmp_path / "ref", tmp_path / "pooled"
+    shutil.copytree(course, ref)
+    shutil.copytree(course, pooled)
+    config = grader_course.load_config(course)
+    results = _fake_results(course)
+    urls = {c: f"sqlite:///{c / 'gradebook.db'}" for c in (course, ref, pooled)}
+    for c in (course, ref, pooled):         # as grade_with_dask does before anything is sent
+        gradebook.prepare(c, [(a, s) for a, s, _, _ in results[:-2]])
+    old = []
+    for a, s, res, digest in results[:-2]:
+        old.append(distributed.record_result(ref, urls[ref], config, a, s, copy.deepcopy(res), digest))
+    new = distributed.record_results(course, urls[course], config, copy.deepcopy(results))
+    pool = distributed.file_pool(2)         # the file work in other processes, as on a multi-core driver
+    try:
+        in_pool = distributed.record_results(pooled, urls[pooled], config, copy.deepcopy(results), pool)
+    finally:
+        pool.shutdown()
+    assert [asdict(o) for o in in_pool[:-1]] == [asdict(o) for o in new[:-1]]
+    assert in_pool[-1].status == "failed" and "refusing to write outside" in in_pool[-1].reason
+    assert dump_rows(urls[pooled]) == dump_rows(urls[ref])
+
+    assert [asdict(o) for o in new[:-2]] == [asdict(o) for o in old]
+    ghost, evil = new[-2:]
+    assert evil.status == "failed" and "its autograded files could not be written: ValueError: refusing" in evil.reason
+    assert not (course / "x.txt").exists() and not (course / "autograded" / "x.txt").exists()
+    assert not list((course / "autograded").glob("*/.*part*")), "a half-written folder was left"
+    assert (ghost.student, ghost.status) == ("ghost", "failed")
+    assert "its gradebook rows could not be written: MissingEntry" in ghost.reason
+    assert not outcome.state_path(course, "unreleased", "ghost").exists(), "--resume must redo it"
+    assert dump_rows(urls[course]) == dump_rows(urls[ref])
+    assert {o.status for o in old} == {"graded", "failed"} and any(o.timed_out for o in old)
+    assert len({o.score for o in old}) > 1, "the results should not all score the same"
+    for o in new[:-2]:
+        assert json.loads(outcome.state_path(course, o.assignment, o.student).read_text())["score"] == o.score
+        for c in (course, pooled):
+            assert _sha(c / "autograded" / o.student / o.assignment / "normalization.ipynb") == \
+                _sha(ref / "autograded" / o.student / o.assignment / "normalization.ipynb")
