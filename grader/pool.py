@@ -12,7 +12,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from grader import gradebook
+from grader import gradebook, warm
 from grader.course import load_config, use_nbgrader_env
 from grader.outcome import Outcome, failure_reason, inspect_autograded, submission_digest, write_state
 
@@ -30,6 +30,8 @@ def init_worker(course_root: str) -> None:
     os.chdir(_ROOT)
     gradebook.patient_sqlite()        # wait for SQLite's write lock instead of failing after 5 s
     cfg = load_config(_ROOT)
+    warm.enable()       # this worker's next grading kernel starts while it grades (grader/warm.py)
+    warm.prepare(cfg.Execute.kernel_name or "mlp-grader", cfg)
     _API = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
 
 
@@ -71,7 +73,8 @@ def grade_locally(course_root: Path, todo, workers: int = 2, show_progress: bool
     ctx = multiprocessing.get_context("spawn")     # fresh interpreters: no forked zmq/sqlite state
     with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=ctx,
                              initializer=init_worker, initargs=(str(course_root),)) as pool:
-        futures = {pool.submit(grade_one, a, s): (a, s) for a, s in todo}
+        # in assignment order: a worker's warm kernel is started for the assignment it just graded
+        futures = {pool.submit(grade_one, a, s): (a, s) for a, s in sorted(todo)}
         bar = progress(as_completed(futures), enabled=show_progress, total=len(futures),
                        desc="autograde", unit="sub")
         for fut in bar:
