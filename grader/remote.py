@@ -72,6 +72,7 @@ def _grade_in_tempdir(bundle, student, submitted, attempts):
         os.environ["PATH"] = course.nbgrader_env()["PATH"]
         gradebook.patient_sqlite()
         warm.enable()   # kernels outlive a task's temporary course, never a worker process
+        pool.check_schemas_once()
         cfg = course.load_config(tmp)
         cfg.CourseDirectory.db_url = f"sqlite:///{tmp / 'gradebook.db'}"
         cfg.CourseDirectory.root = str(tmp)
