@@ -11,8 +11,10 @@ one run, each from the same starting state:
    one submission after the other (nbgrader's own way);
 2. with ``--per-student``: one ``nbgrader autograde A --student S`` call per
    student, as a TA's shell loop does (pays nbgrader's start-up every time);
-3. ``python -m grader class --workers W`` (sandboxed, as always);
-4. the same with the sandbox off (``MLP_GRADER_SANDBOX=off``), to price the sandbox.
+3. ``python -m grader class --workers W`` with cold kernels (``MLP_GRADER_WARM=0``: each
+   submission waits for its kernel to start, as before warm kernels);
+4. the same with warm kernels (the default: a worker's next kernel starts while it grades);
+5. the same with the sandbox off (``MLP_GRADER_SANDBOX=off``), to price the sandbox.
 
 It prints submissions per minute, the ratios, and where the time of one
 submission goes (kernel start with and without the numpy/torch preload, nbgrader
@@ -67,6 +69,26 @@ def kernel_start_seconds(preload: bool, sandboxed: bool = True, repeats: int = 3
     return sorted(times)[len(times) // 2]
 
 
+def _with_env(name: str, value: str, fn):
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        return fn()
+    finally:
+        os.environ.pop(name) if old is None else os.environ.update({name: old})
+
+
+def _class_run(course: Path, assignment: str, workers: int, outcomes: list) -> float:
+    from grader import classgrade
+    _reset(course)
+    return _timed(lambda: outcomes.extend(classgrade.grade_class(course, [assignment], workers=workers,
+                                                                 show_progress=False)))
+
+
+def _scores(course: Path) -> dict:
+    return {r[0]: r[2] for r in nbgrader_cmd.grade_rows(course)}
+
+
 def nbgrader_startup_seconds() -> float:
     return _timed(lambda: subprocess.run([sys.executable, "-m", "nbgrader", "--version"],
                                          check=True, capture_output=True))
@@ -85,44 +107,41 @@ def run(n: int = 40, assignment: str = "normalization", workers: int = 2,
 
     _reset(course)
     results["sequential"] = _timed(lambda: nbgrader_cmd.autograde(course, [assignment]))
-    scores = {k: v for k, v in ((r[0], r[2]) for r in nbgrader_cmd.grade_rows(course))}
+    scores = _scores(course)
     if per_student:
         _reset(course)
         students = sorted(s for s, _ in expected)
         results["per-student CLI"] = _timed(lambda: [
             nbgrader_cmd.nbgrader(course, "autograde", assignment, "--student", s, "--force", "--create")
             for s in students])
-    _reset(course)
-    from grader import classgrade
-    outcomes = []
-    results[f"class, {workers} workers"] = _timed(
-        lambda: outcomes.extend(classgrade.grade_class(course, [assignment], workers=workers,
-                                                       show_progress=False)))
-    parallel_scores = {k: v for k, v in ((r[0], r[2]) for r in nbgrader_cmd.grade_rows(course))}
+    cold, outcomes = [], []
+    results[f"class, {workers} workers, cold kernels"] = _with_env(
+        "MLP_GRADER_WARM", "0", lambda: _class_run(course, assignment, workers, cold))
+    cold_scores = _scores(course)
+    results[f"class, {workers} workers, warm kernels"] = _with_env(
+        "MLP_GRADER_WARM", "1", lambda: _class_run(course, assignment, workers, outcomes))
+    parallel_scores = _scores(course)
+    if cold_scores != parallel_scores:
+        raise SystemExit("scores differ between cold and warm kernels")
     if sandbox_compare:
-        _reset(course)
-        old = os.environ.get("MLP_GRADER_SANDBOX")
-        os.environ["MLP_GRADER_SANDBOX"] = "off"
-        try:
-            results[f"class, {workers} workers, NO sandbox"] = _timed(
-                lambda: classgrade.grade_class(course, [assignment], workers=workers, show_progress=False))
-        finally:
-            os.environ.pop("MLP_GRADER_SANDBOX") if old is None else os.environ.update(MLP_GRADER_SANDBOX=old)
-        unconfined = {k: v for k, v in ((r[0], r[2]) for r in nbgrader_cmd.grade_rows(course))}
-        if unconfined != parallel_scores:
+        results[f"class, {workers} workers, warm kernels, NO sandbox"] = _with_env(
+            "MLP_GRADER_SANDBOX", "off", lambda: _class_run(course, assignment, workers, []))
+        if _scores(course) != parallel_scores:
             raise SystemExit("scores differ with and without the sandbox")
     want = {s: v for (s, _), v in expected.items()}
     if not (scores == parallel_scores == want):
         bad = sorted(s for s in want if not (scores.get(s) == parallel_scores.get(s) == want[s]))
         raise SystemExit(f"scores differ between the ways of grading: {bad[:5]}")
     per_sub = sorted(o.seconds for o in outcomes)
+    per_cold = sorted(o.seconds for o in cold)
     print(report({"n": n, "assignment": assignment, "cores": os.cpu_count(), "seconds": results,
                   "parts": {}}), flush=True)      # the main figures first, whatever follows
     parts = {"kernel start, sandboxed, numpy+torch preloaded": kernel_start_seconds(True),
              "kernel start, sandboxed, no preload": kernel_start_seconds(False),
              "kernel start, NOT sandboxed, no preload": kernel_start_seconds(False, sandboxed=False),
              "nbgrader CLI start-up (nbgrader --version)": nbgrader_startup_seconds(),
-             "one submission inside a class worker (median)": per_sub[len(per_sub) // 2]}
+             "one submission in a class worker, cold kernel (median)": per_cold[len(per_cold) // 2],
+             "one submission in a class worker, warm kernel (median)": per_sub[len(per_sub) // 2]}
     if not keep:
         shutil.rmtree(tmp, ignore_errors=True)
     return {"n": n, "assignment": assignment, "workers": workers, "cores": os.cpu_count(),
@@ -149,14 +168,18 @@ def check_args(p: argparse.ArgumentParser, args) -> None:
 def report(res: dict) -> str:
     n = res["n"]
     lines = [f"autograde {n} submissions of {res['assignment']} on {res['cores']} cores",
-             *ways_table(n, res["seconds"], res["seconds"]["sequential"], 28)]
-    sb = [k for k in res["seconds"] if "NO sandbox" in k]
+             *ways_table(n, res["seconds"], res["seconds"]["sequential"], 44)]
+    sb = [k for k in res["seconds"] if "NO sandbox" in k and k.replace(", NO sandbox", "") in res["seconds"]]
     if sb:
         confined = res["seconds"][sb[0].replace(", NO sandbox", "")]
         lines.append(f"sandbox cost (class, same workers): {100 * (confined / res['seconds'][sb[0]] - 1):+.0f}% time")
+    warm = [k for k in res["seconds"] if k.endswith(", warm kernels")]
+    if warm and warm[0].replace("warm", "cold") in res["seconds"]:
+        gain = res["seconds"][warm[0].replace("warm", "cold")] / res["seconds"][warm[0]]
+        lines.append(f"warm kernels (class, same workers): {gain:.2f}x the cold-kernel throughput")
     if res["parts"]:
         lines.append("where the time of one submission goes:")
-        lines += [f"  {k:<48} {v:6.2f} s" for k, v in res["parts"].items()]
+        lines += [f"  {k:<56} {v:6.2f} s" for k, v in res["parts"].items()]
     return "\n".join(lines)
 
 

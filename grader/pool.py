@@ -12,7 +12,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from grader import gradebook
+from grader import gradebook, warm
 from grader.course import load_config, use_nbgrader_env
 from grader.outcome import Outcome, failure_reason, inspect_autograded, submission_digest, write_state
 
@@ -30,7 +30,42 @@ def init_worker(course_root: str) -> None:
     os.chdir(_ROOT)
     gradebook.patient_sqlite()        # wait for SQLite's write lock instead of failing after 5 s
     cfg = load_config(_ROOT)
+    check_schemas_once()
+    warm.enable()       # this worker's next grading kernel starts while it grades (grader/warm.py)
+    warm.prepare(cfg.Execute.kernel_name or "mlp-grader", cfg)
     _API = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
+
+
+class SchemaCheckedOnce:
+    """``jsonschema`` for nbgrader's cell-metadata check, whose ``validate`` checks each schema
+    against its meta-schema once, not on every call: nbgrader validates every cell twice per
+    submission (~5 ms each, most of it re-checking the same schema). The same errors are raised."""
+
+    def __init__(self):
+        import jsonschema
+        self.module, self.validators = jsonschema, {}
+
+    def __getattr__(self, name):
+        return getattr(self.module, name)
+
+    def validate(self, instance, schema):
+        import json
+        key = json.dumps(schema, sort_keys=True)
+        validator = self.validators.get(key)
+        if validator is None:
+            cls = self.module.validators.validator_for(schema)
+            cls.check_schema(schema)
+            validator = self.validators[key] = cls(schema)
+        error = self.module.exceptions.best_match(validator.iter_errors(instance))
+        if error is not None:
+            raise error
+
+
+def check_schemas_once() -> None:
+    """In a class worker: nbgrader's metadata check through ``SchemaCheckedOnce``."""
+    from nbgrader.nbgraderformat import common
+    if not isinstance(common.jsonschema, SchemaCheckedOnce):
+        common.jsonschema = SchemaCheckedOnce()
 
 
 def autograde_with_retries(api, assignment: str, student: str, attempts: int = 3):
@@ -71,7 +106,8 @@ def grade_locally(course_root: Path, todo, workers: int = 2, show_progress: bool
     ctx = multiprocessing.get_context("spawn")     # fresh interpreters: no forked zmq/sqlite state
     with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=ctx,
                              initializer=init_worker, initargs=(str(course_root),)) as pool:
-        futures = {pool.submit(grade_one, a, s): (a, s) for a, s in todo}
+        # in assignment order: a worker's warm kernel is started for the assignment it just graded
+        futures = {pool.submit(grade_one, a, s): (a, s) for a, s in sorted(todo)}
         bar = progress(as_completed(futures), enabled=show_progress, total=len(futures),
                        desc="autograde", unit="sub")
         for fut in bar:

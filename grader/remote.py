@@ -53,7 +53,7 @@ def _sweep_dead_tempdirs() -> None:
 
 
 def _grade_in_tempdir(bundle, student, submitted, attempts):
-    from grader import course, gradebook, outcome, pool   # here, not above: see the module docstring
+    from grader import course, gradebook, outcome, pool, warm   # here, not above: see the module docstring
     t0 = time.perf_counter()
     a = bundle["assignment"]
     _sweep_dead_tempdirs()
@@ -71,6 +71,8 @@ def _grade_in_tempdir(bundle, student, submitted, attempts):
         os.environ["TQDM_DISABLE"] = "1"
         os.environ["PATH"] = course.nbgrader_env()["PATH"]
         gradebook.patient_sqlite()
+        warm.enable()   # kernels outlive a task's temporary course, never a worker process
+        pool.check_schemas_once()
         cfg = course.load_config(tmp)
         cfg.CourseDirectory.db_url = f"sqlite:///{tmp / 'gradebook.db'}"
         cfg.CourseDirectory.root = str(tmp)

@@ -163,3 +163,26 @@ def test_class_command_rejects_bad_arguments(tmp_path):
     r = subprocess.run([sys.executable, "-m", "grader", "class", "--course", str(course)],
                        capture_output=True, text=True)
     assert r.returncode == 1 and "nothing to grade" in r.stderr
+
+
+def test_schema_checked_once_raises_what_jsonschema_raises():
+    import jsonschema
+    from nbgrader.nbgraderformat.v3 import MetadataValidatorV3
+    from grader.pool import SchemaCheckedOnce
+    schema, fast = MetadataValidatorV3().schema, SchemaCheckedOnce()
+    good = {"grade": True, "grade_id": "t", "locked": True, "points": 2, "schema_version": 3,
+            "solution": False, "task": False}
+    for meta in (good, dict(good, points="two"), {k: v for k, v in good.items() if k != "grade_id"},
+                 dict(good, solution=3)):
+        errors = []
+        for validate in (jsonschema.validate, fast.validate):
+            try:
+                validate(meta, schema)
+                errors.append(None)
+            except jsonschema.ValidationError as exc:
+                errors.append((exc.message, list(exc.path)))
+        assert errors[0] == errors[1], meta
+    assert errors[0] is not None and len(fast.validators) == 1
+    bad_schema = {"type": "object", "properties": {"a": {"type": "no-such-type"}}}
+    with pytest.raises(jsonschema.SchemaError):
+        fast.validate({}, bad_schema)
