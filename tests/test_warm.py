@@ -104,7 +104,7 @@ def test_each_warm_kernel_serves_one_submission_and_nothing_carries_over(course,
 
 @pytest.mark.slow
 def test_a_warm_kernel_that_dies_gets_a_cold_one_in_the_submission_folder(course, tmp_path, isolated_env):
-    spec = samples.load_spec(REPO / "tests" / "samples" / "normalization-hostile.json")
+    spec = samples.load_spec(REPO / "samples" / "normalization-hostile.json")
     killer = spec["students"]["hostile-os-exit"]
     # before dying it writes a file; the replacement kernel must find it in its own folder
     old, new = killer["patches"]["scale_to_symmetric"][0]
@@ -113,7 +113,7 @@ def test_a_warm_kernel_that_dies_gets_a_cold_one_in_the_submission_folder(course
                          "minmax_scale": [["def minmax_scale(X):", "import os\nprint('START-CWD:', os.getcwd())\n"
                                                                    "def minmax_scale(X):"]],
                          "whiten": [[ANCHOR, "import os\nprint('CWD-HAS:', os.getcwd(), sorted(os.listdir('.')))\n" + ANCHOR]]}
-    correct = samples.load_spec(REPO / "tests" / "samples" / f"{A}.json")["students"]["correct"]
+    correct = samples.load_spec(REPO / "samples" / f"{A}.json")["students"]["correct"]
     expected = samples.write_class(course, [_spec({"a-correct": correct, "b-killer": killer, "c-correct": correct})])
     tmp = tmp_path / "tmp"
     tmp.mkdir()
