@@ -30,8 +30,10 @@ KERNEL_DIED = ("The kernel died while running this cell (os._exit, a crash, or t
 CELL_TIMED_OUT = "This cell ran longer than {timeout} s (the per-cell limit, Execute.timeout) and was interrupted."
 # a warm kernel started without torch, for a notebook that needs it: what kernel.preload does,
 # with the submission's folder off sys.path (a submitted torch.py must not be what gets imported)
-TORCH_TOPUP = ("def _mlp_grader_preload():\n    import sys\n    saved = sys.path[:]\n"
-               "    sys.path[:] = [p for p in saved if p not in ('', '.')]\n    try:\n        import torch\n"
+TORCH_TOPUP = ("def _mlp_grader_preload():\n    import os, sys\n    saved = sys.path[:]\n"
+               "    here = os.path.realpath(os.getcwd())\n"
+               "    sys.path[:] = [p for p in saved if p and os.path.realpath(p) != here]\n"
+               "    try:\n        import torch\n"
                "    except Exception:\n        pass\n    finally:\n        sys.path[:] = saved\n"
                "_mlp_grader_preload()\ndel _mlp_grader_preload\n")
 
