@@ -264,3 +264,33 @@ def test_batched_driver_writes_what_the_per_result_driver_writes(tmp_path):
         for c in (course, pooled):
             assert _sha(c / "autograded" / o.student / o.assignment / "normalization.ipynb") == \
                 _sha(ref / "autograded" / o.student / o.assignment / "normalization.ipynb")
+
+
+def test_driver_writes_notebooks_jupyter_reads_back_sanitized(tmp_path):
+    """The driver's fast reader and compact writer: what it writes is valid nbformat 4, equal
+    (after sanitizing) to what the worker sent, non-ASCII intact, hostile output gone."""
+    import copy
+    from grader import distributed
+    from grader.sanitize import sanitize_notebook
+    nb = nbformat.read(REPO / "source" / "normalization" / "normalization.ipynb", as_version=4)
+    code = next(c for c in nb.cells if c.cell_type == "code")
+    code.outputs = [nbformat.v4.new_output("display_data", data={"text/html": "<b>ok</b><script>alert(1)</script>",
+                                                                 "text/plain": "ok"}),
+                    nbformat.v4.new_output("stream", name="stdout", text="học máy ✓\nline 2\n")]
+    nb.metadata["note"] = "Tiếng Việt"
+    sent = nbformat.writes(nb).encode()         # indented, sources split in lines, as nbgrader writes
+    res = {"files": {"normalization.ipynb": sent, "extra/inner.ipynb": sent, "broken.ipynb": b"{not json"}}
+    parsed = distributed.unpack_result(tmp_path, "normalization", "s1", res)
+    want = copy.deepcopy(nb)
+    sanitize_notebook(want)
+    folder = tmp_path / "autograded" / "s1" / "normalization"
+    for rel in ("normalization.ipynb", "extra/inner.ipynb"):
+        back = nbformat.read(folder / rel, as_version=4)
+        nbformat.validate(back)                 # raises on an invalid notebook
+        assert back == want, rel
+        assert "<script" not in (folder / rel).read_text(encoding="utf-8")
+    assert parsed == {"normalization": want}, "top-level notebooks only, parsed as written"
+    assert (folder / "broken.ipynb").read_bytes() == b"{not json", "a broken file is kept as sent"
+    assert "Tiếng Việt" in (folder / "normalization.ipynb").read_text(encoding="utf-8")
+    v3 = nbformat.writes(nbformat.convert(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]), 3))
+    assert distributed.read_notebook(v3.encode()).nbformat == 4, "an nbformat 3 file is converted"
